@@ -1,0 +1,51 @@
+"""Dead-letter records: one JSON object per element that could not be processed.
+
+Every element a job receives ends as an output, a counted pass-through, or one of these.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+
+
+@dataclasses.dataclass(frozen=True)
+class DeadLetter:
+    """Why one element failed.
+
+    job: job_name of the job that gave up on the element.
+    element: the element's ID as received (may be invalid, never used in a path), or "" when unparseable.
+    stage: the step that failed, e.g. "parse", "validate-id", "input-missing", "decode", "embed".
+    reason: a short stable code for counting, e.g. "no-video-stream", "frame-too-large".
+    error_class: the exception class name (or "" when no exception was raised).
+    message: a human-readable explanation.
+    attempt: 1 for the first failure of this element in this job.
+    timestamp: ISO-8601 UTC.
+    raw: for unparseable messages, the raw bytes (latin-1 decoded) so nothing is lost.
+    """
+
+    job: str
+    element: str
+    stage: str
+    reason: str
+    message: str
+    error_class: str = ""
+    attempt: int = 1
+    timestamp: str = dataclasses.field(
+        default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat())
+    raw: str | None = None
+
+    @classmethod
+    def from_exception(cls, job: str, element: str, stage: str, exc: BaseException,
+                       reason: str | None = None) -> "DeadLetter":
+        """A record for `exc`; `reason` defaults to the exception's `reason` attribute or its class."""
+        code = reason or getattr(exc, "reason", None) or type(exc).__name__
+        return cls(job=job, element=element, stage=stage, reason=str(code),
+                   message=str(exc) or type(exc).__name__, error_class=type(exc).__name__)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "DeadLetter":
+        return cls(**json.loads(text))
