@@ -1,0 +1,126 @@
+"""Event inputs and outputs, dead-letter sinks: Pub/Sub when streaming, files in batch."""
+from __future__ import annotations
+
+import datetime
+import os
+
+import apache_beam as beam
+from apache_beam.io import fileio
+
+from jobgraph.config import ConfigError, EventIO, JobConfig
+from jobgraph.deadletter import DeadLetter
+from jobgraph.steps import IdsToMessages, ParseMessages, counter
+
+
+
+
+def _serialize(msg) -> bytes:
+    return msg.SerializeToString()
+
+
+def _element_text(msg) -> str:
+    return msg.data.element.decode("utf-8", "replace")
+
+
+def _id_from_path(path: str, suffix: str) -> str:
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return name[: len(name) - len(suffix)] if suffix and name.endswith(suffix) else name
+
+
+class _Count(beam.DoFn):
+    def __init__(self, job_name: str, name: str):
+        self.job_name, self.name = job_name, name
+
+    def process(self, x):
+        counter(self.job_name, self.name).inc()
+        yield x
+
+
+def read_streaming_events(p, job: JobConfig):
+    """Pub/Sub subscription (or topic) -> (messages, dead letters)."""
+    io = job.event_input(streaming=True)
+    if io is None:
+        raise ConfigError(job.source, f"job {job.job_name}: job_config.events.inputs",
+                          "a pubsub input to run streaming")
+    label = f"[{job.job_name}] Read Event Input"
+    if io.subscription:
+        raw = p | label >> beam.io.ReadFromPubSub(subscription=io.subscription)
+    else:
+        raw = p | label >> beam.io.ReadFromPubSub(topic=io.topic)
+    parsed = raw | f"[{job.job_name}] Parse KlioMessage" >> beam.ParDo(ParseMessages(job)).with_outputs(
+        "dead_letter", main="messages")
+    return parsed.messages, parsed.dead_letter
+
+
+def read_batch_events(p, job: JobConfig, ids: list[str] | None = None, ids_file: str | None = None):
+    """IDs (given, from a file, or the listing of the data input) -> (messages, dead letters)."""
+    label = f"[{job.job_name}] Read Event Input"
+    if ids is not None:
+        lines = p | label >> beam.Create(list(ids))
+    elif ids_file is not None:
+        lines = p | label >> beam.io.ReadFromText(ids_file)
+    else:
+        io = job.event_input(streaming=False)
+        if io is None:
+            raise ConfigError(job.source, f"job {job.job_name}: job_config.events.inputs",
+                              "a file or listing input, or IDs / --batch-input on the command line")
+        if io.type == "file":
+            lines = p | label >> beam.io.ReadFromText(io.location)
+        else:  # listing: IDs are the names of the objects in a data location
+            location = io.location or (job.data_input.location if job.data_input else None)
+            suffix = io.file_suffix or (job.data_input.file_suffix if job.data_input and not io.location else "")
+            if not location:
+                raise ConfigError(job.source, f"job {job.job_name}: job_config.events.inputs",
+                                  "a location for the listing input (or a data input)")
+            lines = (p | label >> fileio.MatchFiles(f"{location.rstrip('/')}/*{suffix}")
+                     | f"[{job.job_name}] IDs from listing" >> beam.Map(
+                         lambda meta, s=suffix: _id_from_path(meta.path, s)))
+    parsed = lines | f"[{job.job_name}] IDs to KlioMessage" >> beam.ParDo(IdsToMessages(job)).with_outputs(
+        "dead_letter", main="messages")
+    return parsed.messages, parsed.dead_letter
+
+
+def write_events(messages, job: JobConfig, streaming: bool) -> None:
+    """Event output: serialized messages to Pub/Sub, or one element per line to text files."""
+    io = job.event_output(streaming)
+    name = job.job_name
+    counted = messages | f"[{name}] Count Output" >> beam.ParDo(_Count(name, "kmsg-output"))
+    if io is None:
+        return
+    if streaming:
+        (counted | f"[{name}] Serialize Output" >> beam.Map(_serialize).with_output_types(bytes)
+         | f"[{name}] Write Event Output" >> beam.io.WriteToPubSub(io.topic))
+    else:
+        (counted | f"[{name}] Output Elements" >> beam.Map(_element_text)
+         | f"[{name}] Write Event Output" >> beam.io.WriteToText(io.location))
+
+
+def publish_to_topic(messages, topic: str, label: str) -> None:
+    (messages | f"{label} Serialize" >> beam.Map(_serialize).with_output_types(bytes)
+     | f"{label} Publish" >> beam.io.WriteToPubSub(topic))
+
+
+def default_dead_letter_location(job: JobConfig) -> str:
+    return os.path.join(job.job_dir, "dead-letter", job.job_name)
+
+
+def write_dead_letters(letters, job: JobConfig, streaming: bool, run_id: str) -> None:
+    """Dead letters as JSON: a Pub/Sub topic when streaming; files `{location}/{run_id}-*.jsonl`
+    in batch (one set per run, so a rerun never overwrites earlier records)."""
+    io = job.dead_letter(streaming)
+    name = job.job_name
+    as_json = letters | f"[{name}] Dead Letters to JSON" >> beam.Map(DeadLetter.to_json)
+    if streaming:
+        if io is None:
+            raise ConfigError(job.source, f"job {name}: job_config.dead_letter",
+                              "a pubsub dead-letter topic to run streaming")
+        (as_json | f"[{name}] Encode Dead Letters" >> beam.Map(str.encode).with_output_types(bytes)
+         | f"[{name}] Write Dead Letters" >> beam.io.WriteToPubSub(io.topic))
+    else:
+        location = io.location if io is not None else default_dead_letter_location(job)
+        as_json | f"[{name}] Write Dead Letters" >> beam.io.WriteToText(
+            f"{location.rstrip('/')}/{run_id}", file_name_suffix=".jsonl")
+
+
+def new_run_id() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")

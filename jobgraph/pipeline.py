@@ -1,0 +1,225 @@
+"""Build and run the Beam pipeline for a job graph (or one job of it).
+
+Batch: one pipeline for the graph. Root jobs read the IDs; each job's event output (outputs plus
+pass-throughs) feeds its children in memory, exactly as the topics would in streaming. When one
+job is run alone (`--job`), elements whose input is missing go through the parent's stage inside
+the same pipeline (bottom-up fill), then back to the job.
+Streaming: each job is a Pub/Sub-in, Pub/Sub-out pipeline; running the whole graph puts all of
+them in one pipeline. Input missing -> the message is published to the parent's input topic.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+from typing import Any, Callable
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from jobgraph import eventio
+from jobgraph.config import ConfigError, GraphConfig, JobConfig
+from jobgraph.message import KlioMessage
+from jobgraph.steps import DEAD_LETTER, INPUT_MISSING, PASS_THRU, RequestUpstream, RouteMessages
+
+log = logging.getLogger("jobgraph")
+
+beam.coders.registry.register_coder(KlioMessage, beam.coders.ProtoCoder)
+
+FN_API_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
+
+# Keys of pipeline_options that are Klio's, not Beam's.
+_NON_BEAM_OPTIONS = {"worker_harness_container_image_tag"}
+
+
+def load_entry_point(job: JobConfig) -> Callable:
+    """`run(input_pcol, config)` of a job: `module:function`, the module looked up next to the
+    job's klio-job.yaml first (as Klio's run.py), then on sys.path."""
+    module_name, func_name = job.entry_point.split(":")
+    local = os.path.join(job.job_dir, *module_name.split(".")) + ".py"
+    module = None
+    if os.path.isfile(local):
+        for candidate in list(sys.modules.values()):
+            if os.path.abspath(getattr(candidate, "__file__", None) or "") == os.path.abspath(local):
+                module = candidate
+                break
+        if module is None:
+            unique = f"_jobgraph_entry_{abs(hash(os.path.abspath(local)))}"
+            spec = importlib.util.spec_from_file_location(unique, local)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[unique] = module
+            spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ConfigError(job.source, f"job {job.job_name}: job_config.entry_point",
+                              f"an importable module ({local} or {module_name} on sys.path)",
+                              job.entry_point) from exc
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise ConfigError(job.source, f"job {job.job_name}: job_config.entry_point",
+                          f"a function {func_name} in {module.__name__}", job.entry_point)
+    return func
+
+
+def _split_result(result: Any, job: JobConfig):
+    """run() may return a PCollection, (outputs, dead_letters) or {"output", "dead_letter"}."""
+    if isinstance(result, dict):
+        return result["output"], result.get("dead_letter")
+    if isinstance(result, tuple):
+        return result[0], (result[1] if len(result) > 1 else None)
+    if isinstance(result, beam.PCollection):
+        return result, None
+    raise TypeError(f"job {job.job_name}: run() must return a PCollection, (output, dead_letters) "
+                    f"or a dict, got {type(result).__name__}")
+
+
+@dataclasses.dataclass
+class _Builder:
+    graph: GraphConfig
+    streaming: bool
+    run_id: str
+
+    def stage(self, job: JobConfig, messages, fill_from_parent: bool, input_dead=None):
+        """Wire one job around its run(); returns its event output PCollection."""
+        name = job.job_name
+        label = f"[{name}] "
+        dead = [] if input_dead is None else [input_dead]
+        routed = messages | label + "Route KlioMessage" >> beam.ParDo(RouteMessages(job)).with_outputs(
+            PASS_THRU, INPUT_MISSING, DEAD_LETTER, main="process")
+        dead.append(routed[DEAD_LETTER])
+        to_process, pass_thru = [routed.process], [routed[PASS_THRU]]
+        parent = self.graph.parent(name)
+
+        if self.streaming:
+            request = routed[INPUT_MISSING] | label + "Trigger Upstream" >> beam.ParDo(
+                RequestUpstream(job, parent)).with_outputs(DEAD_LETTER, main="request")
+            dead.append(request[DEAD_LETTER])
+            if parent is not None:
+                eventio.publish_to_topic(request.request, self._input_topic(parent, job), label + "Upstream")
+        elif fill_from_parent and parent is not None:
+            request = routed[INPUT_MISSING] | label + "Trigger Upstream" >> beam.ParDo(
+                RequestUpstream(job, parent)).with_outputs(DEAD_LETTER, main="request")
+            dead.append(request[DEAD_LETTER])
+            regenerated = self.stage(parent, request.request, fill_from_parent=True)
+            rerouted = regenerated | label + "Route After Upstream" >> beam.ParDo(
+                RouteMessages(job)).with_outputs(PASS_THRU, INPUT_MISSING, DEAD_LETTER, main="process")
+            dead.append(rerouted[DEAD_LETTER])
+            to_process.append(rerouted.process)
+            pass_thru.append(rerouted[PASS_THRU])
+            still_missing = rerouted[INPUT_MISSING] | label + "Input Still Missing" >> beam.ParDo(
+                RequestUpstream(job, None, f"input still missing after the parent job {parent.job_name} ran"
+                                )).with_outputs(DEAD_LETTER, main="none")
+            dead.append(still_missing[DEAD_LETTER])
+        else:
+            reason = (f"input missing although the parent job {parent.job_name} ran in this pipeline"
+                      if parent is not None else "")
+            missing = routed[INPUT_MISSING] | label + "Input Missing" >> beam.ParDo(
+                RequestUpstream(job, None, reason)).with_outputs(DEAD_LETTER, main="none")
+            dead.append(missing[DEAD_LETTER])
+
+        process = to_process[0] if len(to_process) == 1 else (
+            to_process | label + "Flatten to Process" >> beam.Flatten())
+        output, user_dead = _split_result(load_entry_point(job)(process, job), job)
+        if user_dead is not None:
+            dead.append(user_dead)
+        event_output = [output] + pass_thru | label + "Flatten to Output" >> beam.Flatten()
+        eventio.write_events(event_output, job, self.streaming)
+        letters = dead | label + "Flatten Dead Letters" >> beam.Flatten()
+        eventio.write_dead_letters(letters, job, self.streaming, self.run_id)
+        return event_output
+
+    def _input_topic(self, parent: JobConfig, child: JobConfig) -> str:
+        io = parent.event_input(streaming=True)
+        if io is None or not io.topic:
+            raise ConfigError(parent.source, f"job {parent.job_name}: job_config.events.inputs",
+                              f"a pubsub input with a topic, so {child.job_name} can trigger it bottom-up")
+        return io.topic
+
+
+def build(pipeline: beam.Pipeline, graph: GraphConfig, *, job_name: str | None, streaming: bool,
+          ids: list[str] | None = None, ids_file: str | None = None, run_id: str | None = None) -> None:
+    """Add the graph (or `job_name` with its bottom-up fill) to `pipeline`."""
+    builder = _Builder(graph, streaming, run_id or eventio.new_run_id())
+    if streaming:
+        jobs = [graph.job(job_name)] if job_name else list(graph.jobs)
+        for job in jobs:
+            messages, dead = eventio.read_streaming_events(pipeline, job)
+            builder.stage(job, messages, fill_from_parent=False, input_dead=dead)
+        return
+    if job_name:
+        job = graph.job(job_name)
+        messages, dead = eventio.read_batch_events(pipeline, job, ids, ids_file)
+        builder.stage(job, messages, fill_from_parent=True, input_dead=dead)
+        return
+    outputs: dict[str, Any] = {}
+    for job in graph.topological():
+        parent = graph.parent(job.job_name)
+        if parent is None:
+            messages, dead = eventio.read_batch_events(pipeline, job, ids, ids_file)
+            outputs[job.job_name] = builder.stage(job, messages, fill_from_parent=False, input_dead=dead)
+        else:
+            outputs[job.job_name] = builder.stage(job, outputs[parent.job_name], fill_from_parent=False)
+
+
+def pipeline_options(graph: GraphConfig, job_name: str | None, streaming: bool, direct_runner: bool,
+                     extra: dict | None = None) -> PipelineOptions:
+    """Beam options from the (first selected) job's pipeline_options; Klio-only keys dropped."""
+    job = graph.job(job_name) if job_name else graph.jobs[0]
+    options = {k: v for k, v in job.pipeline_options.items()
+               if v is not None and k not in _NON_BEAM_OPTIONS}
+    options["streaming"] = streaming
+    options.setdefault("job_name", job.job_name if job_name else f"{job.job_name}-graph")
+    if direct_runner:
+        # The plain DirectRunner first tries to download the Prism runner; name a local one:
+        # the in-memory FnApiRunner for batch (it reports every counter), the bundle-based
+        # DirectRunner for streaming (it can read Pub/Sub).
+        options["runner"] = "BundleBasedDirectRunner" if streaming else "FnApiRunner"
+    if options.get("runner") == "FnApiRunner":
+        options["runner"] = FN_API_RUNNER
+    options.update(extra or {})
+    return PipelineOptions.from_dictionary(
+        {k: v for k, v in options.items() if not (isinstance(v, (list, dict)) and not v)})
+
+
+@dataclasses.dataclass
+class RunSummary:
+    state: str
+    counters: dict[str, dict[str, int]]  # job_name -> counter name -> value
+
+    def get(self, job: str, name: str) -> int:
+        return self.counters.get(job, {}).get(name, 0)
+
+
+def collect_counters(result) -> dict[str, dict[str, int]]:
+    counters: dict[str, dict[str, int]] = {}
+    try:
+        query = result.metrics().query()
+    except Exception:  # some runners do not expose metrics
+        return counters
+    for item in query.get("counters", []):
+        value = item.committed if item.committed is not None else item.attempted
+        namespace = counters.setdefault(item.key.metric.namespace, {})
+        namespace[item.key.metric.name] = namespace.get(item.key.metric.name, 0) + int(value or 0)
+    return counters
+
+
+def run(graph: GraphConfig, *, job_name: str | None = None, streaming: bool | None = None,
+        direct_runner: bool = False, ids: list[str] | None = None, ids_file: str | None = None,
+        extra_options: dict | None = None, blocking: bool = True) -> RunSummary:
+    """Build and run; blocks until the pipeline finishes (batch) or is cancelled (streaming)."""
+    job = graph.job(job_name) if job_name else graph.jobs[0]
+    streaming = job.streaming if streaming is None else streaming
+    if streaming and (ids is not None or ids_file is not None):
+        raise ConfigError(graph.source, "pipeline_options.streaming",
+                          "false when IDs or --batch-input are given (streaming reads Pub/Sub)")
+    options = pipeline_options(graph, job_name, streaming, direct_runner, extra_options)
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, graph, job_name=job_name, streaming=streaming, ids=ids, ids_file=ids_file)
+    result = pipeline.run()
+    state = result.wait_until_finish() if blocking else result.state
+    return RunSummary(state=str(state), counters=collect_counters(result))

@@ -1,0 +1,210 @@
+"""The Beam steps the runtime wraps around a job's own transforms.
+
+Element type between steps: `KlioMessage` objects (encoded with Beam's ProtoCoder); bytes only
+at the event IO edges. Failures leave on the tagged output "dead_letter" as `DeadLetter`s.
+Counters use Klio's `kmsg-*` names in the job's namespace.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.metrics import Metrics
+
+from jobgraph import storage
+from jobgraph.config import JobConfig
+from jobgraph.deadletter import DeadLetter
+from jobgraph.ids import InvalidElementId, validate_id
+from jobgraph.message import KlioMessage, UnparseableMessage, new_message, parse
+from jobgraph.routing import Outcome, UpstreamLoop, data_path, route, upstream_request
+
+DEAD_LETTER = "dead_letter"
+PASS_THRU = "pass_thru"
+INPUT_MISSING = "input_missing"
+
+
+def counter(job: JobConfig | str, name: str):
+    return Metrics.counter(job if isinstance(job, str) else job.job_name, name)
+
+
+def dead_letter(job_name: str, msg_or_element, stage: str, reason: str, message: str,
+                error_class: str = "", raw: bytes | None = None) -> pvalue.TaggedOutput:
+    """A tagged dead-letter output; counts it under `dead-letter` and `dead-letter:{reason}`."""
+    element = msg_or_element
+    if isinstance(msg_or_element, KlioMessage):
+        element = msg_or_element.data.element.decode("utf-8", "replace")
+    counter(job_name, "dead-letter").inc()
+    counter(job_name, f"dead-letter:{reason}").inc()
+    return pvalue.TaggedOutput(DEAD_LETTER, DeadLetter(
+        job=job_name, element=str(element)[:300], stage=stage, reason=reason, message=message,
+        error_class=error_class, raw=None if raw is None else raw.decode("latin-1")))
+
+
+class ParseMessages(beam.DoFn):
+    """Event bytes -> KlioMessage; unparseable bytes -> dead letter (Klio crashed the pipeline)."""
+
+    def __init__(self, job: JobConfig):
+        self.job = job
+
+    def process(self, raw: bytes) -> Iterable:
+        try:
+            msg = parse(raw, self.job.allow_non_klio_messages)
+        except UnparseableMessage as exc:
+            yield dead_letter(self.job.job_name, "", "parse", exc.reason, str(exc),
+                              type(exc).__name__, raw=raw)
+            return
+        counter(self.job, "kmsg-received").inc()
+        yield msg
+
+
+class IdsToMessages(beam.DoFn):
+    """Batch event input: one ID per line -> a v2 message for anyone (as Klio's batch readers).
+
+    Blank lines are skipped; invalid IDs are dead-lettered here, before any path exists.
+    """
+
+    def __init__(self, job: JobConfig):
+        self.job = job
+
+    def process(self, line: str | bytes) -> Iterable:
+        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+        text = text.strip()
+        if not text:
+            return
+        try:
+            element_id = validate_id(text, self.job.id_pattern)
+        except InvalidElementId as exc:
+            yield dead_letter(self.job.job_name, text, "validate-id", exc.reason, str(exc),
+                              type(exc).__name__)
+            return
+        counter(self.job, "kmsg-received").inc()
+        yield new_message(element_id, top_down=True)
+
+
+class RouteMessages(beam.DoFn):
+    """Klio's receipt steps in order; main output = messages to process.
+
+    Tagged outputs: pass_thru (ping, output exists), input_missing, dead_letter. Drops are
+    counted (`kmsg-drop-not-recipient`, `kmsg-drop`) and logged, as Klio's KlioDrop does.
+    """
+
+    def __init__(self, job: JobConfig):
+        self.job = job
+
+    def process(self, msg: KlioMessage) -> Iterable:
+        name = self.job.job_name
+        try:
+            decision = route(msg, self.job, storage.exists)
+        except Exception as exc:  # storage errors must not kill the pipeline
+            yield dead_letter(name, msg, "route", "existence-check-failed", str(exc), type(exc).__name__)
+            return
+        outcome = decision.outcome
+        if outcome in (Outcome.DROP_NO_RECIPIENTS, Outcome.DROP_NOT_RECIPIENT):
+            if outcome is Outcome.DROP_NOT_RECIPIENT:
+                counter(name, "kmsg-drop-not-recipient").inc()
+            else:
+                counter(name, "kmsg-drop-no-recipients").inc()
+            counter(name, "kmsg-drop").inc()
+            return
+        if outcome is Outcome.INVALID_ID:
+            yield dead_letter(name, msg, "validate-id", "invalid-id", decision.detail, "InvalidElementId")
+            return
+        if outcome is Outcome.PING:
+            counter(name, "kmsg-skip-ping").inc()
+            yield pvalue.TaggedOutput(PASS_THRU, msg)
+            return
+        counter(name, "kmsg-process-ping").inc()
+        if self.job.data_output is not None and not self.job.data_output.skip_klio_existence_check:
+            if outcome is Outcome.OUTPUT_EXISTS or decision.forced:
+                counter(name, "kmsg-data-found-output").inc()
+            else:
+                counter(name, "kmsg-data-not-found-output").inc()
+        if outcome is Outcome.OUTPUT_EXISTS:
+            counter(name, "kmsg-skip-force").inc()
+            yield pvalue.TaggedOutput(PASS_THRU, msg)
+            return
+        if decision.forced:
+            counter(name, "kmsg-process-force").inc()
+        if outcome is Outcome.INPUT_MISSING:
+            counter(name, "kmsg-data-not-found-input").inc()
+            yield pvalue.TaggedOutput(INPUT_MISSING, msg)
+            return
+        if self.job.data_input is not None and not self.job.data_input.skip_klio_existence_check:
+            counter(name, "kmsg-data-found-input").inc()
+        yield msg
+
+
+class RequestUpstream(beam.DoFn):
+    """Input missing: address the message to the parent (bottom-up trigger) or dead-letter it."""
+
+    def __init__(self, job: JobConfig, parent: JobConfig | None, reason_if_no_parent: str = ""):
+        self.job, self.parent = job, parent
+        self.reason_if_no_parent = reason_if_no_parent
+
+    def process(self, msg: KlioMessage) -> Iterable:
+        name = self.job.job_name
+        path = storage_path_hint(self.job, msg)
+        if self.parent is None:
+            yield dead_letter(name, msg, "input-missing", "input-missing",
+                              self.reason_if_no_parent or f"input {path} does not exist and job "
+                              f"{name} has no parent job to regenerate it")
+            return
+        try:
+            request = upstream_request(msg, self.job.identity, self.parent.identity)
+        except UpstreamLoop as exc:
+            yield dead_letter(name, msg, "input-missing", exc.reason, f"{exc} ({path})", "UpstreamLoop")
+            return
+        counter(name, "kmsg-trigger-upstream").inc()
+        yield request
+
+
+def storage_path_hint(job: JobConfig, msg: KlioMessage) -> str:
+    if job.data_input is None:
+        return "(no data input)"
+    try:
+        return data_path(job.data_input, validate_id(msg.data.element, job.id_pattern))
+    except InvalidElementId:
+        return "(invalid id)"
+
+
+class KlioStep(beam.DoFn):
+    """Base class for a job's per-message work with Klio's drop semantics made visible.
+
+    Subclasses implement `handle(msg) -> KlioMessage | Iterable[KlioMessage] | None` (None passes
+    the message on unchanged). Any exception becomes a DeadLetter on the "dead_letter" output
+    (counter `kmsg-drop-error`); the exception's `reason` attribute, if any, is its reason code.
+    Use `KlioStep.apply(pcoll, label)` to get `(outputs, dead_letters)`.
+    """
+
+    stage = "transform"
+
+    def __init__(self, job_name: str):
+        self.job_name = job_name
+
+    def handle(self, msg: KlioMessage):
+        raise NotImplementedError
+
+    def process(self, msg: KlioMessage) -> Iterable:
+        try:
+            result = self.handle(msg)
+            if result is None:
+                results = [msg]
+            elif isinstance(result, KlioMessage):
+                results = [result]
+            else:
+                results = list(result)
+        except Exception as exc:  # every failure becomes a record, never a crash
+            counter(self.job_name, "kmsg-drop-error").inc()
+            letter = DeadLetter.from_exception(
+                self.job_name, msg.data.element.decode("utf-8", "replace"), self.stage, exc)
+            counter(self.job_name, "dead-letter").inc()
+            counter(self.job_name, f"dead-letter:{letter.reason}").inc()
+            yield pvalue.TaggedOutput(DEAD_LETTER, letter)
+            return
+        counter(self.job_name, "kmsg-success").inc()
+        yield from results
+
+    def apply(self, pcoll, label: str):
+        out = pcoll | label >> beam.ParDo(self).with_outputs(DEAD_LETTER, main="main")
+        return out.main, out[DEAD_LETTER]
