@@ -1,23 +1,184 @@
-"""The `klio` command (placeholder while the runtime is written)."""
+"""`klio`: Klio's command shape on this runtime.
+
+    klio job run [--job NAME] [--direct-runner] [--batch-input FILE | IDS...] [-O k=v] [-T k=v]
+    klio job verify [--job NAME] [--create-resources]
+    klio message publish [--job NAME] [-f] [-p] [-t | -b] [-n] [--payload JSON] ID...
+
+Every command takes -j/--job-dir and -c/--config-file (default: klio-job.yaml in the job dir).
+Any error exits non-zero with a one-line reason. Other packages add command groups through the
+`jobgraph.cli_plugins` entry point group (e.g. `klio features`, `klio model`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
 import sys
 from importlib.metadata import entry_points
 
 import click
 
+from jobgraph.config import ConfigError, GraphConfig, load_graph
+
+
+class KlioCommandError(click.ClickException):
+    def show(self, file=None) -> None:
+        click.echo(f"klio: error: {self.format_message()}", err=True)
+
+
+def _common(func):
+    func = click.option("-T", "--template", "templates", multiple=True, metavar="KEY=VALUE",
+                        help="Template value for ${KEY} in the config.")(func)
+    func = click.option("-O", "--override", "overrides", multiple=True, metavar="KEY=VALUE",
+                        help="Override a config key (dotted path, value parsed as YAML); "
+                             "prefix with JOB: to target one job.")(func)
+    func = click.option("-c", "--config-file", default=None,
+                        help="Path to klio-job.yaml (default: JOB_DIR/klio-job.yaml).")(func)
+    func = click.option("-j", "--job-dir", default=".", show_default=True,
+                        help="Directory of the job graph.")(func)
+    func = click.option("--job", "job_name", default=None, help="Job of the graph (default: all).")(func)
+    return func
+
+
+def _load(job_dir: str, config_file: str | None, overrides, templates) -> GraphConfig:
+    path = config_file or os.path.join(job_dir, "klio-job.yaml")
+    return load_graph(path, overrides=list(overrides), templates=list(templates))
+
 
 @click.group()
-def cli() -> None:
-    """Klio-compatible job-graph runtime."""
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+def cli(verbose: bool) -> None:
+    """Klio-compatible job-graph runtime on Apache Beam."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.group()
+def job() -> None:
+    """Run and verify jobs."""
+
+
+@job.command("run")
+@_common
+@click.option("--direct-runner", is_flag=True, help="Run locally (FnApiRunner in batch, "
+              "BundleBasedDirectRunner streaming) instead of the configured runner.")
+@click.option("--batch-input", type=str, default=None, help="File of IDs, one per line (batch).")
+@click.option("--streaming/--batch", "streaming", default=None,
+              help="Override pipeline_options.streaming.")
+@click.option("--summary-json", type=click.Path(dir_okay=False), default=None,
+              help="Also write the run's counters as JSON here.")
+@click.argument("ids", nargs=-1)
+def job_run(job_name, job_dir, config_file, overrides, templates, direct_runner, batch_input,
+            streaming, summary_json, ids) -> None:
+    """Run the graph (or one job): batch over IDs, or streaming from Pub/Sub."""
+    from jobgraph.pipeline import run
+    from jobgraph.summary import print_summary
+
+    if batch_input and ids:
+        raise click.UsageError("give either --batch-input FILE or IDs, not both")
+    graph = _load(job_dir, config_file, overrides, templates)
+    summary = run(graph, job_name=job_name, streaming=streaming, direct_runner=direct_runner,
+                  ids=list(ids) if ids else None, ids_file=batch_input)
+    print_summary(summary, graph, job_name)
+    if summary_json:
+        with open(summary_json, "w", encoding="utf-8") as fh:
+            json.dump({"state": summary.state, "counters": summary.counters}, fh, indent=2, sort_keys=True)
+    if summary.state not in ("DONE", "PipelineState.DONE"):
+        raise KlioCommandError(f"pipeline ended in state {summary.state}")
+
+
+@job.command("verify")
+@_common
+@click.option("--create-resources", is_flag=True, help="Create what is missing.")
+def job_verify(job_name, job_dir, config_file, overrides, templates, create_resources) -> None:
+    """Check (and create) topics, subscriptions, buckets and directories of every job."""
+    from jobgraph.resources import graph_resources, verify
+
+    graph = _load(job_dir, config_file, overrides, templates)
+    project = (graph.job(job_name) if job_name else graph.jobs[0]).project
+    results = verify(graph_resources(graph, job_name), create_resources, project)
+    for res, state in results:
+        click.echo(f"{state:8} {res.kind:12} {res.name}")
+    missing = [r for r, s in results if s == "missing"]
+    if missing:
+        raise KlioCommandError(f"{len(missing)} resource(s) missing; rerun with --create-resources")
+
+
+@cli.group()
+def message() -> None:
+    """Publish KlioMessages to a job's input topic."""
+
+
+@message.command("publish")
+@_common
+@click.option("-f", "--force", is_flag=True, help="Reprocess even if the output exists.")
+@click.option("-p", "--ping", is_flag=True, help="Trace through the graph without doing work.")
+@click.option("-t", "--top-down", is_flag=True, help="Address anyone: the job and its descendants.")
+@click.option("-b", "--bottom-up", is_flag=True, help="Address only this job (the default).")
+@click.option("-n", "--non-klio", is_flag=True, help="Publish raw ID bytes, not a KlioMessage.")
+@click.option("--payload", default=None, help="JSON (e.g. upload metadata) put in data.payload.")
+@click.argument("ids", nargs=-1, required=True)
+def message_publish(job_name, job_dir, config_file, overrides, templates, force, ping, top_down,
+                    bottom_up, non_klio, payload, ids) -> None:
+    """Publish one message per ID to the job's Pub/Sub input topic."""
+    from jobgraph.message import new_message
+    from jobgraph.resources import publish
+
+    if top_down and bottom_up:
+        raise click.UsageError("--top-down and --bottom-up are mutually exclusive")
+    if non_klio and (force or ping or bottom_up or payload):
+        raise click.UsageError("--non-klio cannot be combined with --force, --ping, --bottom-up or --payload")
+    graph = _load(job_dir, config_file, overrides, templates)
+    if job_name is None and len(graph.jobs) > 1:
+        roots = graph.roots()
+        job_cfg = roots[0]
+    else:
+        job_cfg = graph.job(job_name) if job_name else graph.jobs[0]
+    io = job_cfg.event_input(streaming=True)
+    if io is None or not io.topic:
+        raise ConfigError(graph.source, f"job {job_cfg.job_name}: job_config.events.inputs",
+                          "a pubsub input with a topic to publish to")
+    if non_klio and not job_cfg.allow_non_klio_messages:
+        raise ConfigError(graph.source, f"job {job_cfg.job_name}: job_config.allow_non_klio_messages",
+                          "true to publish non-Klio messages")
+    if payload is not None:
+        try:
+            json.loads(payload)
+        except json.JSONDecodeError as exc:
+            raise click.UsageError(f"--payload is not JSON: {exc}") from exc
+    if non_klio:
+        data = [i.encode("utf-8") for i in ids]
+    else:
+        data = [new_message(i, job=job_cfg.identity, top_down=top_down, ping=ping, force=force,
+                            payload=(payload or "").encode("utf-8")).SerializeToString() for i in ids]
+    publish(io.topic, data)
+    mode = "non-klio" if non_klio else ("top-down" if top_down else "bottom-up")
+    click.echo(f"published {len(data)} {mode} message(s) to {io.topic}"
+               f"{' (force)' if force else ''}{' (ping)' if ping else ''}")
 
 
 def _add_plugins(group: click.Group) -> None:
     for ep in entry_points(group="jobgraph.cli_plugins"):
         try:
             group.add_command(ep.load(), ep.name)
-        except (ImportError, AttributeError) as exc:  # a plugin not written yet must not break `klio`
+        except (ImportError, AttributeError) as exc:  # a broken plugin must not break `klio`
             print(f"klio: command group {ep.name!r} unavailable: {exc}", file=sys.stderr)
 
 
 def main() -> None:
     _add_plugins(cli)
-    cli()
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("klio: aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (ConfigError, ValueError, OSError) as exc:
+        click.echo(f"klio: error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:  # one line, not a trace; -v logging shows details
+        logging.getLogger("jobgraph").debug("failed", exc_info=True)
+        click.echo(f"klio: error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", err=True)
+        sys.exit(1)

@@ -51,17 +51,17 @@ class ParseMessages(beam.DoFn):
         try:
             msg = parse(raw, self.job.allow_non_klio_messages)
         except UnparseableMessage as exc:
+            counter(self.job, "kmsg-received").inc()  # received, though not routable
             yield dead_letter(self.job.job_name, "", "parse", exc.reason, str(exc),
                               type(exc).__name__, raw=raw)
             return
-        counter(self.job, "kmsg-received").inc()
         yield msg
 
 
 class IdsToMessages(beam.DoFn):
     """Batch event input: one ID per line -> a v2 message for anyone (as Klio's batch readers).
 
-    Blank lines are skipped; invalid IDs are dead-lettered here, before any path exists.
+    Blank lines are skipped; IDs are validated by the routing step, before any path exists.
     """
 
     def __init__(self, job: JobConfig):
@@ -70,16 +70,8 @@ class IdsToMessages(beam.DoFn):
     def process(self, line: str | bytes) -> Iterable:
         text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
         text = text.strip()
-        if not text:
-            return
-        try:
-            element_id = validate_id(text, self.job.id_pattern)
-        except InvalidElementId as exc:
-            yield dead_letter(self.job.job_name, text, "validate-id", exc.reason, str(exc),
-                              type(exc).__name__)
-            return
-        counter(self.job, "kmsg-received").inc()
-        yield new_message(element_id, top_down=True)
+        if text:
+            yield new_message(text, top_down=True)
 
 
 class RouteMessages(beam.DoFn):
@@ -94,6 +86,7 @@ class RouteMessages(beam.DoFn):
 
     def process(self, msg: KlioMessage) -> Iterable:
         name = self.job.job_name
+        counter(name, "kmsg-received").inc()
         try:
             decision = route(msg, self.job, storage.exists)
         except Exception as exc:  # storage errors must not kill the pipeline
