@@ -45,7 +45,38 @@ def _load(job_dir: str, config_file: str | None, overrides, templates) -> GraphC
     return load_graph(path, overrides=list(overrides), templates=list(templates))
 
 
-@click.group()
+class _PluginGroup(click.Group):
+    """Adds the `jobgraph.cli_plugins` command groups, imported only when invoked (they pull in
+    TensorFlow, which `klio message publish` must not wait for)."""
+
+    def _plugins(self) -> dict:
+        return {ep.name: ep for ep in entry_points(group="jobgraph.cli_plugins")}
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self._plugins()))
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        ep = self._plugins().get(name)
+        if ep is None:
+            return None
+        try:
+            return ep.load()
+        except (ImportError, AttributeError) as exc:
+            raise KlioCommandError(f"command group {name!r} unavailable: {exc}") from exc
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, (super(_PluginGroup, self).get_command(ctx, name)).get_short_help_str())
+                for name in super().list_commands(ctx)]
+        rows += [(name, f"Commands from {ep.value.split(':')[0]} (see `klio {name} --help`).")
+                 for name, ep in sorted(self._plugins().items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=_PluginGroup)
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def cli(verbose: bool) -> None:
     """Klio-compatible job-graph runtime on Apache Beam."""
@@ -157,16 +188,7 @@ def message_publish(job_name, job_dir, config_file, overrides, templates, force,
                f"{' (force)' if force else ''}{' (ping)' if ping else ''}")
 
 
-def _add_plugins(group: click.Group) -> None:
-    for ep in entry_points(group="jobgraph.cli_plugins"):
-        try:
-            group.add_command(ep.load(), ep.name)
-        except (ImportError, AttributeError) as exc:  # a broken plugin must not break `klio`
-            print(f"klio: command group {ep.name!r} unavailable: {exc}", file=sys.stderr)
-
-
 def main() -> None:
-    _add_plugins(cli)
     try:
         cli(standalone_mode=False)
     except click.exceptions.Abort:

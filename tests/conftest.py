@@ -17,3 +17,40 @@ def _preseed_beam_credentials() -> None:
 
 
 _preseed_beam_credentials()
+
+
+import pytest  # noqa: E402
+
+from tests import servers  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(tmp_path_factory):
+    """Google's Pub/Sub emulator on loopback; PUBSUB_EMULATOR_HOST set for this process and children."""
+    log = tmp_path_factory.mktemp("pubsub") / "emulator.log"
+    with servers.pubsub_emulator(str(log)) as host:
+        old = os.environ.get("PUBSUB_EMULATOR_HOST")
+        os.environ["PUBSUB_EMULATOR_HOST"] = host
+        try:
+            yield host
+        finally:
+            if old is None:
+                os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+            else:
+                os.environ["PUBSUB_EMULATOR_HOST"] = old
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory):
+    """gcp-storage-emulator on loopback with bucket `test-bucket`; STORAGE_EMULATOR_HOST set."""
+    log = tmp_path_factory.mktemp("gcs") / "emulator.log"
+    with servers.storage_emulator(str(log), "test-bucket") as url:
+        old = os.environ.get("STORAGE_EMULATOR_HOST")
+        os.environ["STORAGE_EMULATOR_HOST"] = url
+        try:
+            yield url
+        finally:
+            if old is None:
+                os.environ.pop("STORAGE_EMULATOR_HOST", None)
+            else:
+                os.environ["STORAGE_EMULATOR_HOST"] = old

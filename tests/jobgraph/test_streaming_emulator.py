@@ -1,0 +1,163 @@
+"""The toy graph streaming on Google's Pub/Sub emulator: both jobs in one streaming pipeline
+(`klio job run --streaming --direct-runner`), driven by `klio message publish`."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+from google.cloud import pubsub_v1
+
+from jobgraph.deadletter import DeadLetter
+from jobgraph.message import KlioMessage
+from tests import servers
+from tests.jobgraph import toygraph
+
+pytestmark = pytest.mark.emulator
+
+PROJECT = toygraph.PROJECT
+
+
+def topic(name):
+    return f"projects/{PROJECT}/topics/{name}"
+
+
+class Collector:
+    """A plain subscriber (not a Klio job) on a topic, collecting everything published there."""
+
+    def __init__(self, topic_name: str, sub_name: str):
+        self.subscriber = pubsub_v1.SubscriberClient()
+        self.sub = f"projects/{PROJECT}/subscriptions/{sub_name}"
+        self.subscriber.create_subscription(request={"name": self.sub, "topic": topic(topic_name)})
+        self.received: list[bytes] = []
+
+    def pull(self, quiet_s: float = 3.0, until=None, timeout: float = 120.0) -> list[bytes]:
+        """Pull until `until(received)` holds and nothing arrived for `quiet_s`, or timeout."""
+        deadline = time.monotonic() + timeout
+        last = time.monotonic()
+        while time.monotonic() < deadline:
+            resp = self.subscriber.pull(request={"subscription": self.sub, "max_messages": 500},
+                                        timeout=10)
+            if resp.received_messages:
+                self.received.extend(m.message.data for m in resp.received_messages)
+                self.subscriber.acknowledge(request={
+                    "subscription": self.sub, "ack_ids": [m.ack_id for m in resp.received_messages]})
+                last = time.monotonic()
+            elif time.monotonic() - last > quiet_s and (until is None or until(self.received)):
+                return self.received
+            else:
+                time.sleep(0.2)
+        return self.received
+
+
+def messages(raw: list[bytes]) -> list[KlioMessage]:
+    out = []
+    for data in raw:
+        msg = KlioMessage()
+        msg.ParseFromString(data)
+        out.append(msg)
+    return out
+
+
+@pytest.fixture(scope="module")
+def graph(pubsub_emulator, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("toy-streaming")
+    ids = [f"v{i:03d}" for i in range(200)]
+    root = toygraph.make_root(tmp, ids)
+    config = toygraph.config_copy(tmp)
+    args = ["-c", config, *toygraph.template_args(root)]
+    verify = toygraph.klio("job", "verify", "--create-resources", *args)
+    assert "created" in verify.stdout and "topic" in verify.stdout
+    out = Collector("toy-count-out", "test-downstream")
+    dead = Collector("toy-dead-letter", "test-dead")
+    log = open(tmp / "pipeline.log", "wb")
+    proc = subprocess.Popen([toygraph.KLIO, "job", "run", "--direct-runner", "--streaming", *args],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=toygraph.REPO,
+                            start_new_session=True, env=dict(os.environ))
+    try:
+        yield {"root": root, "args": args, "ids": ids, "out": out, "dead": dead, "proc": proc,
+               "log": tmp / "pipeline.log"}
+    finally:
+        servers.stop(proc)
+        log.close()
+
+
+def publish(graph, *flags, job="toy-upper"):
+    return toygraph.klio("message", "publish", "--job", job, *flags, *graph["args"])
+
+
+def test_200_top_down_messages_flow_through_both_jobs(graph):
+    publish(graph, "--top-down", *graph["ids"])
+    received = graph["out"].pull(until=lambda r: len(r) >= 200, timeout=240)
+    elements = [m.data.element.decode() for m in messages(received)]
+    assert sorted(elements) == sorted(graph["ids"]), open(graph["log"]).read()[-3000:]
+    assert len(elements) == len(set(elements)) == 200  # none lost, none duplicated
+    assert sorted(os.listdir(os.path.join(graph["root"], "out"))) == sorted(f"{i}.json" for i in graph["ids"])
+    audit = [item.klio_job.job_name for item in messages(received)[0].metadata.job_audit_log]
+    assert audit == ["toy-upper", "toy-count"]
+    assert graph["proc"].poll() is None
+
+
+def test_bottom_up_with_missing_input_runs_parent_then_child(graph):
+    root = graph["root"]
+    with open(os.path.join(root, "in", "bu1.txt"), "w") as fh:
+        fh.write("bottom up\n")
+    publish(graph, "--bottom-up", "bu1", job="toy-count")
+    received = graph["out"].pull(until=lambda r: any(m.data.element == b"bu1" for m in messages(r)))
+    msg = [m for m in messages(received) if m.data.element == b"bu1"]
+    assert len(msg) == 1
+    assert json.load(open(os.path.join(root, "out", "bu1.json")))["words"] == 2
+    assert open(os.path.join(root, "mid", "bu1.txt")).read() == "BOTTOM UP\n"
+    limited = msg[0].metadata.intended_recipients.limited
+    # Bottom-up stays limited to the jobs involved: nothing below toy-count would process it.
+    assert sorted(j.job_name for j in limited.recipients) == ["toy-count", "toy-upper"]
+    assert not limited.HasField("trigger_children_of")
+    audit = [i.klio_job.job_name for i in msg[0].metadata.job_audit_log]
+    assert audit == ["toy-count", "toy-upper", "toy-count"]
+
+
+def test_force_reprocesses_an_existing_output(graph):
+    root = graph["root"]
+    target = os.path.join(root, "out", "v001.json")
+    assert json.load(open(target))["words"] == 3
+    with open(os.path.join(root, "in", "v001.txt"), "w") as fh:
+        fh.write("now four words here\n")
+    publish(graph, "--top-down", "v001")  # not forced: output exists, passed through
+    graph["out"].received.clear()
+    graph["out"].pull(until=lambda r: len(r) >= 1)
+    assert json.load(open(target))["words"] == 3
+    graph["out"].received.clear()
+    publish(graph, "--top-down", "--force", "v001")
+    received = graph["out"].pull(until=lambda r: len(r) >= 1)
+    assert [m.metadata.force for m in messages(received)] == [True]
+    assert json.load(open(target))["words"] == 4
+
+
+def test_ping_passes_through_both_jobs_without_work(graph):
+    graph["out"].received.clear()
+    publish(graph, "--top-down", "--ping", "pingonly")
+    received = graph["out"].pull(until=lambda r: len(r) >= 1)
+    [msg] = messages(received)
+    assert msg.metadata.ping and msg.data.element == b"pingonly"
+    assert [i.klio_job.job_name for i in msg.metadata.job_audit_log] == ["toy-upper", "toy-count"]
+    for sub in ("mid", "out"):
+        assert not any(name.startswith("pingonly") for name in os.listdir(os.path.join(graph["root"], sub)))
+
+
+def test_unparseable_message_goes_to_dead_letter_topic_and_pipeline_keeps_running(graph):
+    publisher = pubsub_v1.PublisherClient()
+    publisher.publish(topic("toy-upper-in"), b"\xff\xfe not a klio message").result()
+    letters = graph["dead"].pull(until=lambda r: len(r) >= 1)
+    records = [DeadLetter.from_json(x) for x in letters]
+    parse = [r for r in records if r.stage == "parse"]
+    assert len(parse) == 1 and parse[0].reason == "unparseable-message"
+    assert parse[0].raw.encode("latin-1") == b"\xff\xfe not a klio message"
+    graph["out"].received.clear()
+    with open(os.path.join(graph["root"], "in", "after.txt"), "w") as fh:
+        fh.write("still alive\n")
+    publish(graph, "--top-down", "after")
+    received = graph["out"].pull(until=lambda r: len(r) >= 1)
+    assert [m.data.element for m in messages(received)] == [b"after"]
+    assert graph["proc"].poll() is None
