@@ -108,6 +108,10 @@ def job_run(job_name, job_dir, config_file, overrides, templates, direct_runner,
     if batch_input and ids:
         raise click.UsageError("give either --batch-input FILE or IDs, not both")
     graph = _load(job_dir, config_file, overrides, templates)
+    is_streaming = streaming if streaming is not None else graph.jobs[0].streaming
+    if is_streaming and job_name is None and len(graph.jobs) > 1:
+        _run_each_job(graph)
+        return
     summary = run(graph, job_name=job_name, streaming=streaming, direct_runner=direct_runner,
                   ids=list(ids) if ids else None, ids_file=batch_input)
     print_summary(summary, graph, job_name)
@@ -116,6 +120,33 @@ def job_run(job_name, job_dir, config_file, overrides, templates, direct_runner,
             json.dump({"state": summary.state, "counters": summary.counters}, fh, indent=2, sort_keys=True)
     if summary.state not in ("DONE", "PipelineState.DONE"):
         raise KlioCommandError(f"pipeline ended in state {summary.state}")
+
+
+def _run_each_job(graph: GraphConfig) -> None:
+    """Streaming graph: one pipeline per job, as Klio deploys them (and as Dataflow runs them).
+
+    Locally each runs in its own process (`klio job run --job NAME` with the same arguments); on
+    Dataflow each submission returns once the job is launched. Stops them all on Ctrl-C/SIGTERM.
+    """
+    import signal
+    import subprocess
+
+    procs = [subprocess.Popen([sys.argv[0], *sys.argv[1:], "--job", job.job_name]) for job in graph.jobs]
+
+    def stop(*_):
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+
+    signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(143)))
+    try:
+        codes = [proc.wait() for proc in procs]
+    except KeyboardInterrupt:
+        stop()
+        raise click.exceptions.Abort() from None
+    failed = [job.job_name for job, code in zip(graph.jobs, codes) if code != 0]
+    if failed:
+        raise KlioCommandError(f"job(s) {', '.join(failed)} exited with an error")
 
 
 @job.command("verify")
