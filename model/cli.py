@@ -1,0 +1,156 @@
+"""`klio model ...`: describe, train, evaluate, calibrate, synth.
+
+Config is parsed here, once, and handed down; errors become click errors with the message
+(exit code 1 for bad input/config, 2 for usage).
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from model.config import ConfigError, builtin_config_path, load_config
+
+DEFAULT_CONFIG = "yt8m-nextvlad-best.yaml"
+
+
+def _echo_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=1, allow_nan=False))
+
+
+def _config(path: str | None):
+    try:
+        return load_config(path or builtin_config_path(DEFAULT_CONFIG))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def model() -> None:
+    """NeXtVLAD video classifier: describe, train, evaluate, calibrate, synthetic data."""
+
+
+@model.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help=f"model config YAML (default: model/configs/{DEFAULT_CONFIG})")
+def describe(config_path: str | None) -> None:
+    """JSON: layer output shapes and trainable / non-trainable / total parameter counts."""
+    from model.nextvlad import build_model, count_params
+
+    config = _config(config_path)
+    net = build_model(config, seed=0)
+    layers = []
+    for layer in net.layers:
+        trainable = sum(int(w.numpy().size) for w in layer.trainable_weights)
+        total = sum(int(w.numpy().size) for w in layer.weights)
+        layers.append({"name": layer.name, "class": type(layer).__name__,
+                       "output_shape": list(layer.output.shape),
+                       "trainable_params": trainable, "non_trainable_params": total - trainable})
+    counts = count_params(net)
+    _echo_json({"config": config.name, "num_classes": config.num_classes,
+                "metadata_width": config.metadata.width if config.metadata_enabled else 0,
+                "layers": layers, "trainable_params": counts["trainable"],
+                "non_trainable_params": counts["non_trainable"], "total_params": counts["total"]})
+
+
+@model.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), required=True)
+@click.option("--train-data", "train_data", multiple=True, required=True,
+              help="TFRecord file pattern (repeatable; local or gs://)")
+@click.option("--validate-data", "validate_data", multiple=True,
+              help="TFRecord pattern scored (GAP@20) after every epoch")
+@click.option("--model-dir", required=True, type=click.Path(file_okay=False),
+              help="local output directory; training resumes if it holds a checkpoint")
+@click.option("--epochs", type=int, help="total epochs (default: train.epochs of the config)")
+@click.option("--verbose", is_flag=True)
+def train(config_path, train_data, validate_data, model_dir, epochs, verbose) -> None:
+    """Train (or resume) a model; writes the model directory."""
+    from model.train import train as run_train
+
+    config = _config(config_path)
+    try:
+        result = run_train(config, list(train_data), model_dir,
+                           validate_data=list(validate_data) or None, epochs=epochs,
+                           verbose=2 if verbose else 0)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    _echo_json({"model_dir": model_dir, "resumed_from_epoch": result.resumed_from_epoch,
+                "history": result.history})
+
+
+@model.command()
+@click.option("--model-dir", help="model directory (local or gs://) to score on --data")
+@click.option("--data", "data_patterns", multiple=True, help="TFRecord pattern (repeatable)")
+@click.option("--predictions", "predictions_path", type=click.Path(dir_okay=False, exists=True),
+              help="precomputed scores float[V, C] (.npy) instead of a model")
+@click.option("--labels", "labels_path", type=click.Path(dir_okay=False, exists=True),
+              help="labels [V, C] (.npy) for --predictions")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="write metrics.json, precision_coverage.csv and .png here")
+@click.option("--target-precision", default=0.8, show_default=True, type=float)
+@click.option("--top-k", default=20, show_default=True, type=int, help="k of GAP@k and mAP")
+def evaluate(model_dir, data_patterns, predictions_path, labels_path, out_dir, target_precision,
+             top_k) -> None:
+    """GAP@k, mAP, Hit@1, PERR, F1, coverage at the target precision (JSON on stdout)."""
+    from model import evaluate as ev
+
+    try:
+        if predictions_path or labels_path:
+            if not (predictions_path and labels_path) or model_dir or data_patterns:
+                raise click.UsageError("use --predictions with --labels, or --model-dir with --data")
+            predictions, labels = ev.load_arrays(predictions_path, labels_path)
+            result = ev.evaluate_arrays(predictions, labels, out_dir, top_k=top_k,
+                                        target_precision=target_precision)
+        else:
+            if not (model_dir and data_patterns):
+                raise click.UsageError("use --model-dir with --data, or --predictions with --labels")
+            result = ev.evaluate_model_dir(model_dir, list(data_patterns), out_dir, top_k=top_k,
+                                           target_precision=target_precision)
+    except (ValueError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
+    _echo_json(result)
+
+
+@model.command()
+@click.option("--model-dir", required=True, help="model directory (local or gs://)")
+@click.option("--data", "data_patterns", multiple=True, required=True,
+              help="validation TFRecord pattern (repeatable)")
+@click.option("--target-precision", default=0.8, show_default=True, type=float)
+@click.option("--min-positives", default=1, show_default=True, type=int,
+              help="classes with fewer validation positives are disabled")
+def calibrate(model_dir, data_patterns, target_precision, min_positives) -> None:
+    """Per-category thresholds at the target precision -> {model_dir}/thresholds.json."""
+    from model.calibrate import calibrate_model_dir
+
+    try:
+        report = calibrate_model_dir(model_dir, list(data_patterns), target_precision, min_positives)
+    except (ValueError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for row in report["disabled"]:
+        click.echo(f"disabled {row['index']} {row['id']} {row['name']}: {row['reason']}", err=True)
+    _echo_json(report)
+
+
+@model.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--videos", default=1500, show_default=True, type=int)
+@click.option("--dim", default=64, show_default=True, type=int, help="frame feature size")
+@click.option("--encoding", type=click.Choice(["uint8", "float16"]), default="uint8", show_default=True)
+@click.option("--shards", default=2, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int)
+def synth(out_dir, videos, dim, encoding, shards, seed) -> None:
+    """Write the synthetic YouTube-8M-format set (train / validate / test shards)."""
+    from model.synthetic import SyntheticSpec, write_dataset
+
+    try:
+        spec = SyntheticSpec(num_videos=videos, feature_size=dim, encoding=encoding, seed=seed)
+        files = write_dataset(out_dir, spec, shards=shards)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    _echo_json({"out": out_dir, "classes": spec.num_classes, "kinds": list(spec.class_kinds),
+                "files": files})
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(model())
