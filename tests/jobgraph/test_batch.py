@@ -1,0 +1,109 @@
+"""The toy graph in batch: `klio job run --batch-input ids.txt`, reruns, bottom-up fill, dead letters."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+import pytest
+
+from jobgraph.deadletter import DeadLetter
+from tests.jobgraph import toygraph
+
+
+def run_batch(args, tmp_path, *extra):
+    summary = tmp_path / f"summary-{len(list(tmp_path.glob('summary-*')))}.json"
+    toygraph.klio("job", "run", "--direct-runner", *args, "--summary-json", str(summary), *extra, timeout=600)
+    return json.loads(summary.read_text())["counters"]
+
+
+def dead_letters(root, job):
+    records = []
+    for path in glob.glob(f"{root}/dead-letter/{job}/*.jsonl"):
+        records += [DeadLetter.from_json(line) for line in open(path) if line.strip()]
+    return records
+
+
+def test_1000_ids_then_rerun_redoes_exactly_the_deleted_outputs(tmp_path):
+    ids = [f"id{i:04d}" for i in range(1000)]
+    root = toygraph.make_root(tmp_path, ids)
+    (tmp_path / "ids.txt").write_text("\n".join(ids) + "\n")
+    args = ["-c", toygraph.config_copy(tmp_path), *toygraph.template_args(root),
+            "--batch-input", str(tmp_path / "ids.txt")]
+    first = run_batch(args, tmp_path)
+    assert first["toy-upper"]["toy-upper-written"] == 1000
+    assert first["toy-count"]["toy-count-written"] == 1000
+    assert len(os.listdir(f"{root}/out")) == 1000
+
+    deleted = ids[::100]
+    for element in deleted:
+        os.remove(f"{root}/out/{element}.json")
+    second = run_batch(args, tmp_path)
+    assert second["toy-upper"]["kmsg-skip-force"] == 1000          # all parents' outputs exist
+    assert second["toy-upper"].get("toy-upper-written", 0) == 0
+    assert second["toy-count"]["kmsg-skip-force"] == 990
+    assert second["toy-count"]["toy-count-written"] == 10
+    assert second["toy-count"]["kmsg-output"] == 1000               # pass-throughs still go downstream
+    assert sorted(os.listdir(f"{root}/out")) == sorted(f"{i}.json" for i in ids)
+
+
+def test_force_override_reprocesses_everything(tmp_path):
+    ids = ["a", "b"]
+    root = toygraph.make_root(tmp_path, ids)
+    args = ["-c", toygraph.config_copy(tmp_path), *toygraph.template_args(root)]
+    run_batch(args, tmp_path, *ids)
+    counters = run_batch(args, tmp_path, "-O", "toy-count:job_config.data.outputs.0.force=true", *ids)
+    assert counters["toy-upper"]["kmsg-skip-force"] == 2
+    assert counters["toy-count"]["kmsg-process-force"] == 2
+    assert counters["toy-count"]["toy-count-written"] == 2
+
+
+def test_listing_input_and_bad_elements_end_as_dead_letters(tmp_path):
+    root = toygraph.make_root(tmp_path, ["good1", "good2", "boom"])
+    with open(f"{root}/in/boom.txt", "w") as fh:
+        fh.write("please FAIL\n")
+    args = ["-c", toygraph.config_copy(tmp_path), *toygraph.template_args(root)]
+    counters = run_batch(args, tmp_path)  # no IDs: the listing of {root}/in
+    assert counters["toy-upper"]["kmsg-received"] == 3
+    assert counters["toy-count"]["toy-count-written"] == 2
+    [letter] = dead_letters(root, "toy-upper")
+    assert (letter.element, letter.stage, letter.reason, letter.error_class) == (
+        "boom", "upper", "toy-failure", "ToyFailure")
+
+    counters = run_batch(args, tmp_path, "../../etc/passwd", "missing1", "good1")
+    letters = {(d.element, d.reason) for d in dead_letters(root, "toy-upper")}
+    assert ("../../etc/passwd", "invalid-id") in letters
+    assert ("missing1", "input-missing") in letters
+    assert counters["toy-upper"]["kmsg-skip-force"] == 1
+    assert counters["toy-upper"]["dead-letter"] == 2
+    # every element ends somewhere: received == passed through + dead-lettered (+ processed)
+    upper = counters["toy-upper"]
+    assert upper["kmsg-received"] == upper["kmsg-skip-force"] + upper["dead-letter"] + upper.get("kmsg-success", 0)
+    assert not os.path.exists(os.path.join(os.path.dirname(root), "etc"))
+
+
+def test_one_job_with_missing_input_is_filled_by_its_parent_in_the_same_pipeline(tmp_path):
+    root = toygraph.make_root(tmp_path, ["x1", "x2"])
+    args = ["-c", toygraph.config_copy(tmp_path), *toygraph.template_args(root)]
+    counters = run_batch(args, tmp_path, "--job", "toy-count", "x1", "x2", "nothere")
+    assert counters["toy-count"]["kmsg-trigger-upstream"] == 3
+    assert counters["toy-upper"]["toy-upper-written"] == 2
+    assert counters["toy-count"]["toy-count-written"] == 2
+    assert sorted(os.listdir(f"{root}/out")) == ["x1.json", "x2.json"]
+    [letter] = dead_letters(root, "toy-upper")
+    assert letter.element == "nothere" and letter.reason == "input-missing"
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["job", "run", "--batch-input", "f.txt", "a"], "either --batch-input"),
+    (["message", "publish", "-t", "-b", "x"], "mutually exclusive"),
+    (["message", "publish", "-n", "-f", "x"], "--non-klio cannot"),
+    (["job", "run", "-c", "/nonexistent/klio-job.yaml"], "readable klio-job.yaml"),
+])
+def test_cli_errors_are_one_line_and_non_zero(tmp_path, argv, needle):
+    proc = toygraph.klio(*argv, *toygraph.template_args(str(tmp_path)), "-c", toygraph.TOY_CONFIG,
+                         check=False) if "-c" not in argv else toygraph.klio(*argv, check=False)
+    assert proc.returncode != 0
+    assert needle in proc.stderr
+    assert len([line for line in proc.stderr.splitlines() if line.startswith("klio: error")]) == 1 or \
+        "Usage" in proc.stderr
