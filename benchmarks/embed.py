@@ -1,0 +1,93 @@
+"""`python -m benchmarks embed [--quick] [--backends keras-fp32,...] [--batch-size N]`.
+
+Frames/s through our pipeline (Beam RunInference with InceptionEmbedderHandler on the
+BundleBasedDirectRunner: videos of `--frames-per-video` frames, batched across videos) against
+the raw model at the same batch size: `model(batch)` for keras-fp32, the backend's own callable
+for the others. Weights: seeded (ImageNet weights cannot be downloaded here; the arithmetic is the
+same). The model is loaded before timing; both sides time steady-state inference on the same frames.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import numpy as np
+
+from benchmarks.common import figure
+
+_POOL: dict[tuple[int, int], np.ndarray] = {}
+
+
+def frame_pool(count: int, seed: int = 0) -> np.ndarray:
+    """uint8[count,299,299,3] synthetic frames (cached per process)."""
+    from model.embedder import calibration_frames
+
+    key = (count, seed)
+    if key not in _POOL:
+        _POOL[key] = calibration_frames(seed + 101, count)
+    return _POOL[key]
+
+
+def pipeline_throughput(config, frames: int, per_video: int) -> float:
+    import apache_beam as beam
+    from apache_beam.ml.inference.base import RunInference
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from model.embedder import InceptionEmbedderHandler
+
+    videos = frames // per_video
+    pool_size = frames
+
+    def video_frames(i: int):
+        pool = frame_pool(pool_size)
+        return f"v{i}", pool[(i * per_video) % pool_size:][:per_video]
+
+    start = time.perf_counter()
+    with beam.Pipeline(options=PipelineOptions(flags=[], runner="BundleBasedDirectRunner")) as p:
+        _ = (p | beam.Create(range(videos)) | beam.Map(video_frames)
+             | RunInference(InceptionEmbedderHandler(config))
+             | beam.Map(lambda kv: len(kv[1])))
+    return videos * per_video / (time.perf_counter() - start)
+
+
+def raw_throughput(embed_batch, frames: int, batch_size: int) -> float:
+    pool = frame_pool(frames)
+    start = time.perf_counter()
+    for i in range(0, frames, batch_size):
+        embed_batch(pool[i:i + batch_size])
+    return frames / (time.perf_counter() - start)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks embed")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--backends", default="keras-fp32")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--frames", type=int, default=None)
+    parser.add_argument("--frames-per-video", type=int, default=30)
+    args = parser.parse_args(argv)
+    frames = args.frames or (96 if args.quick else 600)
+    per_video = min(args.frames_per_video, frames)
+    frames = frames // per_video * per_video
+
+    from model.embedder import EmbedderConfig, get_embedder, preprocess
+
+    frame_pool(frames)
+    for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+        config = EmbedderConfig(weights="seeded", seed=0, backend=backend,
+                                batch_size=args.batch_size, batch_frames=args.batch_size * 4)
+        embedder = get_embedder(config)  # loaded before timing; RunInference reuses it
+        if backend == "keras-fp32":
+            model = embedder.model
+            raw = lambda batch: model(preprocess(batch), training=False).numpy()  # noqa: E731
+        else:
+            raw = embedder._embed
+        raw(frame_pool(frames)[: args.batch_size])  # warm-up (graph build / compile)
+        embedder.embed(frame_pool(frames)[: args.batch_size])
+        baseline = raw_throughput(raw, frames, args.batch_size)
+        ours = pipeline_throughput(dataclasses.replace(config), frames, per_video)
+        figure(f"embed_pipeline_vs_raw[{backend}]", ours, "frames/s", baseline,
+               batch_size=args.batch_size, frames=frames, frames_per_video=per_video,
+               weights="seeded")
+    return 0

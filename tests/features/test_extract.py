@@ -1,0 +1,139 @@
+"""ExtractFeatures in a batch pipeline (BundleBasedDirectRunner) over a directory of videos."""
+import glob
+import os
+import pickle
+import uuid
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from jobgraph.deadletter import DeadLetter
+from transforms import synthetic_video as sv
+from transforms.decode import DecodeConfig
+from transforms.extract import ExtractFeatures, FeaturesConfig
+from transforms.features_io import read_feature_file
+
+
+@pytest.fixture(scope="module")
+def video_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("uploads")
+    sv.write_video(str(d / "clip_a.mp4"), sv.VideoSpec(duration_s=3.0))
+    sv.write_video(str(d / "clip_b.webm"), sv.VideoSpec(codec="vp9", duration_s=2.0, width=65, height=49))
+    sv.write_video(str(d / "clip_c.mp4"), sv.VideoSpec(codec="mpeg4", duration_s=4.0, content="scene"))
+    sv.write_zero_bytes(str(d / "empty.mp4"))
+    sv.write_audio_only(str(d / "song.m4a"))
+    return d
+
+
+def listing(video_dir):
+    """(id, path) for every file in the upload directory, as a backfill would list them."""
+    pairs = [(os.path.splitext(os.path.basename(p))[0], p) for p in sorted(glob.glob(str(video_dir / "*")))]
+    return pairs + [("bad id/../x", str(video_dir / "clip_a.mp4"))]
+
+
+def _dump(directory):
+    def write(element):
+        with open(os.path.join(directory, uuid.uuid4().hex), "wb") as f:
+            pickle.dump(element, f)
+    return write
+
+
+def run_job(pairs, config, sink_root):
+    """Run ExtractFeatures on `pairs`; returns each output's elements (pickled to files by the
+    pipeline, since DoFns run on pickled copies)."""
+    sink_root = os.path.join(str(sink_root), uuid.uuid4().hex)
+    options = PipelineOptions(flags=[], runner="BundleBasedDirectRunner")
+    with beam.Pipeline(options=options) as p:
+        out = p | beam.Create(pairs) | ExtractFeatures(config)
+        for name in ("main", "skipped", "dead_letter"):
+            os.makedirs(os.path.join(sink_root, name))
+            _ = out[name] | f"dump {name}" >> beam.Map(_dump(os.path.join(sink_root, name)))
+    collected = {}
+    for name in ("main", "skipped", "dead_letter"):
+        folder = os.path.join(sink_root, name)
+        collected[name] = [pickle.load(open(os.path.join(folder, f), "rb")) for f in os.listdir(folder)]
+    return collected
+
+
+def test_batch_over_directory_then_rerun_skips(video_dir, tmp_path, embedder, embedder_config):
+    out_dir = str(tmp_path / "features")
+    os.makedirs(out_dir)
+    pairs = listing(video_dir)
+    config = FeaturesConfig(output_location=out_dir, job_name="video-features-first",
+                            decode=DecodeConfig(), embedder=embedder_config)
+    first = run_job(pairs, config, tmp_path)
+    written = sorted(first["main"])
+    assert [(i, n) for i, _, n in written] == [("clip_a", 3), ("clip_b", 2), ("clip_c", 4)]
+    assert sorted(os.listdir(out_dir)) == ["clip_a.tfrecord", "clip_b.tfrecord", "clip_c.tfrecord"]
+    dead = {d.element: d for d in first["dead_letter"]}
+    assert all(isinstance(d, DeadLetter) for d in dead.values())
+    assert {k: (d.stage, d.reason) for k, d in dead.items()} == {
+        "empty": ("decode", "empty-file"), "song": ("decode", "no-video-stream"),
+        "bad id/../x": ("validate-id", "invalid-id")}
+    assert all(d.job == "video-features-first" for d in dead.values())
+    assert len(first["main"]) + len(first["skipped"]) + len(first["dead_letter"]) == len(pairs)
+
+    parsed = read_feature_file(os.path.join(out_dir, "clip_c.tfrecord"))
+    assert parsed.video_id == "clip_c" and parsed.frames.shape == (4, 2048)
+    assert parsed.raw.dtype == np.float16 and parsed.context["rgb_encoding"] == "float16"
+    assert parsed.context["timestamps_s"] == [0.0, 1.0, 2.0, 3.0]
+    assert parsed.context["embedder_name"] == "inception_v3"
+    assert parsed.context["sampling"] == "head;fps=1;max_frames=300;size=299"
+    # the pipeline's features are the embedder's features of the decoded frames
+    from transforms.decode import decode_video
+
+    direct = embedder.embed(decode_video(str(video_dir / "clip_c.mp4")).frames)
+    np.testing.assert_allclose(parsed.frames, direct.astype(np.float16).astype(np.float32),
+                               rtol=1e-2, atol=1e-2)
+
+    rerun = run_job(pairs, FeaturesConfig(output_location=out_dir, job_name="video-features-rerun",
+                                          decode=DecodeConfig(), embedder=embedder_config),
+                    tmp_path)
+    assert rerun["main"] == []
+    assert sorted(i for i, _ in rerun["skipped"]) == ["clip_a", "clip_b", "clip_c"]
+    assert len(rerun["dead_letter"]) == 3
+
+
+def test_pca_quantised_output(video_dir, tmp_path, embedder_config):
+    from model.pca import fit_pca, save_pca
+
+    rng = np.random.default_rng(0)
+    pca_path = str(tmp_path / "pca.npz")
+    save_pca(fit_pca(rng.random((200, 2048)), dims=32), pca_path)
+    out_dir = str(tmp_path / "q")
+    os.makedirs(out_dir)
+    config = FeaturesConfig(output_location=out_dir, job_name="video-features-first",
+                            embedder=embedder_config, pca_path=pca_path, skip_existing=False)
+    result = run_job([("clip_a", str(video_dir / "clip_a.mp4"))], config, tmp_path)
+    assert [(i, n) for i, _, n in result["main"]] == [("clip_a", 3)]
+    parsed = read_feature_file(os.path.join(out_dir, "clip_a.tfrecord"))
+    assert parsed.raw.dtype == np.uint8 and parsed.raw.shape == (3, 32)
+    assert parsed.context["rgb_encoding"] == "uint8" and parsed.context["pca"] == "pca.npz"
+
+
+def test_embed_failures_become_dead_letters(video_dir, tmp_path, embedder_config):
+    # frames decoded at 128x128 do not fit Inception's 299x299 input: the whole RunInference
+    # batch fails, and every video in it must come out as a dead letter, not crash the job.
+    out_dir = str(tmp_path / "e")
+    os.makedirs(out_dir)
+    config = FeaturesConfig(output_location=out_dir, job_name="video-features-first",
+                            decode=DecodeConfig(size=128), embedder=embedder_config)
+    pairs = [("clip_a", str(video_dir / "clip_a.mp4")), ("clip_b", str(video_dir / "clip_b.webm"))]
+    result = run_job(pairs, config, tmp_path)
+    assert result["main"] == [] and os.listdir(out_dir) == []
+    assert sorted((d.element, d.stage, d.reason) for d in result["dead_letter"]) == [
+        ("clip_a", "embed", "embed-error"), ("clip_b", "embed", "embed-error")]
+
+
+def test_passthrough_value_reaches_main_and_skipped(video_dir, tmp_path, embedder_config):
+    out_dir = str(tmp_path / "p")
+    os.makedirs(out_dir)
+    config = FeaturesConfig(output_location=out_dir, job_name="video-features-first",
+                            embedder=embedder_config)
+    triples = [("clip_b", str(video_dir / "clip_b.webm"), b"message-bytes")]
+    first = run_job(triples, config, tmp_path)
+    assert [(r[0], r[2], r[3]) for r in first["main"]] == [("clip_b", 2, b"message-bytes")]
+    again = run_job(triples, config, tmp_path)
+    assert [(r[0], r[2]) for r in again["skipped"]] == [("clip_b", b"message-bytes")]
