@@ -41,7 +41,12 @@ def load_entry_point(job: JobConfig) -> Callable:
     module_name, func_name = job.entry_point.split(":")
     local = os.path.join(job.job_dir, *module_name.split(".")) + ".py"
     module = None
-    if os.path.isfile(local):
+    spec = importlib.util.find_spec(module_name) if os.path.isfile(local) else None
+    if spec is not None and spec.origin and os.path.abspath(spec.origin) == os.path.abspath(local):
+        # The job's run.py is installed (as in the worker image): import it by its real name so
+        # that pickled transforms resolve on remote workers.
+        module = importlib.import_module(module_name)
+    elif os.path.isfile(local):
         for candidate in list(sys.modules.values()):
             if os.path.abspath(getattr(candidate, "__file__", None) or "") == os.path.abspath(local):
                 module = candidate
