@@ -7,7 +7,7 @@ import os
 import apache_beam as beam
 from apache_beam.io import fileio
 
-from jobgraph.config import ConfigError, EventIO, JobConfig
+from jobgraph.config import ConfigError, JobConfig
 from jobgraph.deadletter import DeadLetter
 from jobgraph.steps import IdsToMessages, ParseMessages, counter
 

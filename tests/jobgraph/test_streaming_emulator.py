@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
-
 import pytest
 from google.cloud import pubsub_v1
 
 from jobgraph.deadletter import DeadLetter
-from jobgraph.message import KlioMessage
 from tests import servers
+from tests.pubsub_helpers import Collector as _Collector, messages
 from tests.jobgraph import toygraph
 
 pytestmark = pytest.mark.emulator
@@ -24,41 +22,8 @@ def topic(name):
     return f"projects/{PROJECT}/topics/{name}"
 
 
-class Collector:
-    """A plain subscriber (not a Klio job) on a topic, collecting everything published there."""
-
-    def __init__(self, topic_name: str, sub_name: str):
-        self.subscriber = pubsub_v1.SubscriberClient()
-        self.sub = f"projects/{PROJECT}/subscriptions/{sub_name}"
-        self.subscriber.create_subscription(request={"name": self.sub, "topic": topic(topic_name)})
-        self.received: list[bytes] = []
-
-    def pull(self, quiet_s: float = 3.0, until=None, timeout: float = 120.0) -> list[bytes]:
-        """Pull until `until(received)` holds and nothing arrived for `quiet_s`, or timeout."""
-        deadline = time.monotonic() + timeout
-        last = time.monotonic()
-        while time.monotonic() < deadline:
-            resp = self.subscriber.pull(request={"subscription": self.sub, "max_messages": 500},
-                                        timeout=10)
-            if resp.received_messages:
-                self.received.extend(m.message.data for m in resp.received_messages)
-                self.subscriber.acknowledge(request={
-                    "subscription": self.sub, "ack_ids": [m.ack_id for m in resp.received_messages]})
-                last = time.monotonic()
-            elif time.monotonic() - last > quiet_s and (until is None or until(self.received)):
-                return self.received
-            else:
-                time.sleep(0.2)
-        return self.received
-
-
-def messages(raw: list[bytes]) -> list[KlioMessage]:
-    out = []
-    for data in raw:
-        msg = KlioMessage()
-        msg.ParseFromString(data)
-        out.append(msg)
-    return out
+def Collector(topic_name, sub_name):
+    return _Collector(PROJECT, topic_name, sub_name)
 
 
 @pytest.fixture(scope="module")
