@@ -103,20 +103,25 @@ class ReadFeatures(beam.DoFn):
         except Exception as exc:  # noqa: BLE001 - every failure is a record
             yield _dead(self.config.job_name, video_id, "read-features", exc, "bad-feature-file")
             return
-        metadata, source = metadata_from_payload(msg.data.payload), "payload"
+        metadata = metadata_from_payload(msg.data.payload)
+        source = "payload" if metadata is not None else "unknown"
         if metadata is None and self.config.metadata_location:
             sidecar = f"{self.config.metadata_location.rstrip('/')}/{video_id}.json"
             try:
                 if storage.exists(sidecar):
-                    metadata, source = json.loads(storage.read_bytes(sidecar)), "sidecar"
-            except (ValueError, OSError):
+                    doc = json.loads(storage.read_bytes(sidecar))
+                    if not isinstance(doc, dict):
+                        raise ValueError(f"{sidecar}: not a JSON object")
+                    metadata, source = doc, "sidecar"
+            except (ValueError, OSError):  # unreadable metadata is unknown, never an error
                 Metrics.counter(NAMESPACE, "metadata-sidecar-unreadable").inc()
                 metadata = None
         metadata = clean_metadata(metadata)
-        if "duration" not in metadata and features.context.get("duration_s") is not None:
-            metadata["duration"] = float(features.context["duration_s"])
         if not metadata:
             source = "unknown"
+        # The video's own duration stands in when the upload did not say (not upload metadata).
+        if "duration" not in metadata and features.context.get("duration_s") is not None:
+            metadata["duration"] = float(features.context["duration_s"])
         Metrics.counter(NAMESPACE, f"metadata-{source}").inc()
         yield msg.SerializeToString(), VideoInput(video_id, features.frames, features.num_frames,
                                                   metadata, source)

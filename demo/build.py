@@ -1,0 +1,263 @@
+"""Rebuild the embedded demo set deterministically from seeds: `.venv/bin/python -m demo.build`.
+
+What it writes (all committed; everything here is a DEMO, see demo/README.md):
+  demo/videos/{id}.mp4       generated "category scenes" (transforms/synthetic_video.py), H.264
+  demo/metadata/{id}.json    upload-metadata sidecars for every other video
+  demo/manifest.json         each demo video's scene class and true (stand-in) IAB category
+  demo/pca.npz               a 64-d YT8M-style PCA fitted on the seeded-Inception features
+  demo/model/                a small NeXtVLAD (config, weights, categories, thresholds)
+
+How, through the project's own code paths:
+  1. generate the demo videos plus extra training and validation videos (not committed);
+  2. run the video-features job of the root klio-job.yaml (jobgraph.pipeline.run, the same
+     decode/embedder settings: seeded Inception-v3, seed 0) with `pca: null` to get 2048-d
+     features, and fit the PCA on them (model/pca.py);
+  3. run the video-features job again exactly as configured (with demo/pca.npz): the uint8
+     64-d features the demo run produces;
+  4. train the NeXtVLAD (model/train.py) on those features (frame-subset augmentation,
+     upload metadata on half the examples) and calibrate per-category thresholds on the
+     validation videos (model/calibrate.py).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+import yaml
+
+DEMO = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(DEMO)
+CONFIG = os.path.join(REPO, "klio-job.yaml")
+
+# Scene class of transforms/synthetic_video.py -> a stand-in IAB Content Taxonomy 3.0 category
+# (a plausible visual category from model/configs/visual-categories.yaml) and an upload category.
+# The synthetic scenes look nothing like these topics: the mapping only gives the demo real IDs.
+CATEGORIES = [
+    # (scene class, IAB id, IAB name, upload category of the sidecar metadata, id prefix)
+    (0, "533", "Soccer", "sports", "soccer"),
+    (1, "216", "Cooking", "food", "cooking"),
+    (2, "425", "Dogs", "pets", "dogs"),
+    (3, "518", "Auto Racing", "autos", "racing"),
+    (4, "275", "Gardening", "home", "gardening"),
+    (5, "680", "Video Gaming", "gaming", "gaming"),
+]
+DEMO_PER_CLASS = 4          # committed videos per category
+TRAIN_PER_CLASS = 6         # extra training videos per category (generated, not committed)
+VALIDATE_PER_CLASS = 3      # extra validation videos per category (for the thresholds)
+VIDEO = dict(duration_s=5.0, fps=10.0, width=128, height=96, crf=30, preset="veryfast")
+PCA_DIMS = 64
+AUGMENT = 8                 # training examples per training video (random frame subsets)
+TARGET_PRECISION = 0.9
+LANGUAGES = ["en", "es", "de", "fr"]
+
+
+def video_ids(split: str, per_class: int) -> list[tuple[str, int, int]]:
+    """(id, scene class, seed) for a split; seeds differ between splits and videos."""
+    base = {"demo": 0, "train": 10_000, "validate": 20_000}[split]
+    out = []
+    for scene, _, _, _, prefix in CATEGORIES:
+        for k in range(per_class):
+            vid = f"{prefix}-{k + 1:02d}" if split == "demo" else f"{split}-{prefix}-{k + 1:02d}"
+            out.append((vid, scene, base + 100 * scene + k))
+    return out
+
+
+def generate_videos(directory: str, split: str, per_class: int) -> list[tuple[str, int, int]]:
+    from transforms.synthetic_video import VideoSpec, write_video
+
+    os.makedirs(directory, exist_ok=True)
+    items = video_ids(split, per_class)
+    for vid, scene, seed in items:
+        write_video(os.path.join(directory, f"{vid}.mp4"),
+                    VideoSpec(content="scene", category=scene, seed=seed, **VIDEO))
+    return items
+
+
+def sidecar(vid: str, scene: int, seed: int) -> dict:
+    upload = next(c[3] for c in CATEGORIES if c[0] == scene)
+    return {"category": upload, "language": LANGUAGES[seed % len(LANGUAGES)],
+            "duration": VIDEO["duration_s"], "channel": f"demo-channel-{scene}"}
+
+
+def run_features(videos_dir: str, out_dir: str, pca: str | None, ids: list[str]) -> None:
+    """The video-features job of the root klio-job.yaml, as configured but for its locations
+    (and `pca` when given: "null" for raw 2048-d features)."""
+    from jobgraph.config import load_graph
+    from jobgraph.pipeline import run
+
+    overrides = [
+        f"video-features:job_config.data.inputs.0.location={videos_dir}",
+        f"video-features:job_config.data.outputs.0.location={out_dir}/features",
+        f"video-features:job_config.events.outputs.1.location={out_dir}/events",
+        f"video-features:job_config.dead_letter.1.location={out_dir}/dead-letter",
+    ]
+    if pca is not None:
+        overrides.append(f"video-features:job_config.pca={pca}")
+    graph = load_graph(CONFIG, overrides=overrides)
+    summary = run(graph, job_name="video-features", direct_runner=True, ids=ids)
+    done = summary.get("video-features", "kmsg-success") + summary.get("video-features", "kmsg-skip-force")
+    if "DONE" not in summary.state or done != len(ids):
+        raise RuntimeError(f"video-features job: state {summary.state}, {done} of {len(ids)} "
+                           f"written (or existing); counters {summary.counters.get('video-features')}")
+
+
+def read_raw(features_dir: str, vid: str):
+    from transforms.features_io import read_feature_file
+
+    return read_feature_file(os.path.join(features_dir, f"{vid}.tfrecord"))
+
+
+def model_config(base_config: str):
+    from model.config import config_from_dict
+
+    with open(base_config, encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh)
+    doc.update({
+        "name": "demo-nextvlad",
+        "num_classes": len(CATEGORIES),
+        "categories": [c[1] for c in CATEGORIES],
+        "max_frames": 30,
+        "rgb": {"feature_size": PCA_DIMS, "cluster_size": 16, "groups": 4, "expansion": 2},
+        "hidden_size": 64,
+        "metadata": {"categories": [c[3] for c in CATEGORIES], "languages": LANGUAGES,
+                     "duration": True, "channel_buckets": 0},
+    })
+    doc["train"] = {**doc["train"], "epochs": 25, "batch_size": 32, "learning_rate": 3.0e-3}
+    return config_from_dict(doc, source="demo/build.py (from model/configs/synthetic-demo.yaml)")
+
+
+def write_examples(path: str, records: list, rng: np.random.Generator, augment: int) -> int:
+    """records: (feature file, scene class, metadata dict or None). With augment > 0 each video
+    gives `augment` examples of random frame subsets (order kept), metadata on about half."""
+    from model.data import make_sequence_example, write_tfrecord
+
+    index = {c[0]: i for i, c in enumerate(CATEGORIES)}
+    examples = []
+    for feats, scene, meta in records:
+        raw = feats.raw
+        duration = {"duration": float(feats.context.get("duration_s") or VIDEO["duration_s"])}
+        if augment == 0:
+            full = {**duration, **{k: v for k, v in (meta or {}).items() if k in ("category", "language")}}
+            examples.append(make_sequence_example(feats.video_id, raw, labels=[index[scene]],
+                                                  metadata=full))
+            continue
+        for _ in range(augment):
+            n = int(rng.integers(max(1, len(raw) // 2), len(raw) + 1))
+            keep = np.sort(rng.choice(len(raw), size=n, replace=False))
+            with_meta = meta is not None and rng.random() < 0.5
+            md = dict(duration)
+            if with_meta:
+                md.update(category=meta["category"], language=meta["language"])
+            examples.append(make_sequence_example(feats.video_id, raw[keep], labels=[index[scene]],
+                                                  metadata=md))
+    order = rng.permutation(len(examples))
+    return write_tfrecord(path, [examples[i] for i in order])
+
+
+def build(work: str, keep_videos: bool = False) -> dict:
+    from model import artifacts
+    from model.calibrate import calibration_document
+    from model.classifier import load_classifier
+    from model.config import builtin_config_path
+    from model.pca import fit_pca, save_pca
+    from model.train import train
+    from transforms.features_io import read_feature_file  # noqa: F401 (import check)
+
+    videos = os.path.join(DEMO, "videos")
+    metadata_dir = os.path.join(DEMO, "metadata")
+    for directory in (videos, metadata_dir, os.path.join(DEMO, "model")):
+        shutil.rmtree(directory, ignore_errors=True)
+    all_videos = os.path.join(work, "videos")
+    print("demo.build: generating videos", file=sys.stderr)
+    demo = generate_videos(videos, "demo", DEMO_PER_CLASS)
+    train_items = generate_videos(all_videos, "train", TRAIN_PER_CLASS)
+    validate = generate_videos(all_videos, "validate", VALIDATE_PER_CLASS)
+    for vid, _, _ in demo:
+        shutil.copy(os.path.join(videos, f"{vid}.mp4"), all_videos)
+    os.makedirs(metadata_dir, exist_ok=True)
+    sidecars = {}
+    for i, (vid, scene, seed) in enumerate(demo):
+        if i % 2 == 0:
+            sidecars[vid] = sidecar(vid, scene, seed)
+            with open(os.path.join(metadata_dir, f"{vid}.json"), "w", encoding="utf-8") as fh:
+                json.dump(sidecars[vid], fh, indent=1)
+                fh.write("\n")
+
+    fit_ids = [v for v, _, _ in demo + train_items]
+    print(f"demo.build: video-features job, raw 2048-d features of {len(fit_ids)} videos", file=sys.stderr)
+    run_features(all_videos, os.path.join(work, "raw"), "null", fit_ids)
+    frames = np.concatenate([read_raw(os.path.join(work, "raw", "features"), v).frames for v in fit_ids])
+    pca = fit_pca(frames, dims=PCA_DIMS)
+    save_pca(pca, os.path.join(DEMO, "pca.npz"))
+    print(f"demo.build: PCA {PCA_DIMS}-d fitted on {len(frames)} frames", file=sys.stderr)
+
+    all_ids = fit_ids + [v for v, _, _ in validate]
+    print(f"demo.build: video-features job as configured (PCA) over {len(all_ids)} videos", file=sys.stderr)
+    run_features(all_videos, os.path.join(work, "pca"), None, all_ids)
+    feats_dir = os.path.join(work, "pca", "features")
+
+    rng = np.random.default_rng(0)
+    train_records = [(read_raw(feats_dir, v), s, sidecar(v, s, seed)) for v, s, seed in demo + train_items]
+    val_records = [(read_raw(feats_dir, v), s, sidecar(v, s, seed) if i % 2 == 0 else None)
+                   for i, (v, s, seed) in enumerate(validate)]
+    train_path, val_path = os.path.join(work, "train.tfrecord"), os.path.join(work, "validate.tfrecord")
+    n_train = write_examples(train_path, train_records, rng, AUGMENT)
+    write_examples(val_path, val_records, rng, 0)
+
+    config = model_config(builtin_config_path("synthetic-demo.yaml"))
+    model_dir = os.path.join(work, "model")
+    print(f"demo.build: training {config.name} on {n_train} examples", file=sys.stderr)
+    train(config, [train_path], model_dir)
+
+    from model.evaluate import predict_files
+
+    classifier = load_classifier(model_dir)
+    _, predictions, labels = predict_files(classifier, [val_path])
+    document = calibration_document(predictions, labels, classifier.categories, TARGET_PRECISION,
+                                    min_positives=1, data=["demo validation videos (generated)"])
+    artifacts.write_json(os.path.join(model_dir, artifacts.THRESHOLDS_FILE), document)
+    out_model = os.path.join(DEMO, "model")
+    os.makedirs(out_model, exist_ok=True)
+    for name in artifacts.SERVING_FILES:
+        shutil.copy(os.path.join(model_dir, name), os.path.join(out_model, name))
+
+    manifest = {
+        "note": "DEMO: synthetic videos; the IAB categories are stand-ins for the scene classes",
+        "embedder": "inception_v3, seeded random weights (seed 0), BatchNorm re-estimated",
+        "categories": [{"scene": s, "id": i, "name": n, "upload_category": u}
+                       for s, i, n, u, _ in CATEGORIES],
+        "videos": {vid: {"scene": scene, "seed": seed, "category_id": CATEGORIES[scene][1],
+                         "category_name": CATEGORIES[scene][2], "metadata_sidecar": vid in sidecars}
+                   for vid, scene, seed in demo},
+        "validation": document.get("validation"),
+        "thresholds": {row["id"]: row["threshold"] for row in document["categories"]},
+    }
+    with open(os.path.join(DEMO, "manifest.json"), "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, indent=1)
+        fh.write("\n")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m demo.build", description=__doc__.split("\n")[0])
+    parser.add_argument("--work-dir", help="keep intermediate files here (default: a temp dir, removed)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    work = args.work_dir or tempfile.mkdtemp(prefix="demo-build-")
+    try:
+        manifest = build(work)
+    finally:
+        if not args.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps({"videos": len(manifest["videos"]), "validation": manifest["validation"],
+                      "thresholds": manifest["thresholds"]}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The embedded default: `./dev demo` (demo/run.py: `klio job run --direct-runner` on the root
+klio-job.yaml, batch over the listing of demo/videos, then the labels table) labels every demo
+video, and the demo model gives each its (stand-in) true category."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+from tests.graph.helpers import REPO, dead_letters, files_under, location_overrides
+
+DEMO = os.path.join(REPO, "demo")
+MIN_CORRECT = 0.9  # share of demo videos whose true category must be among their labels
+
+
+def test_demo_run_labels_every_video_with_its_true_category(tmp_path):
+    out = str(tmp_path / "demo-output")
+    # The committed demo inputs (videos, sidecars, PCA, model); outputs under tmp instead of
+    # demo-output/ so the test leaves the checkout alone.
+    args = location_overrides(out, videos=os.path.join(DEMO, "videos"),
+                              metadata=os.path.join(DEMO, "metadata"))
+    proc = subprocess.run([sys.executable, "-m", "demo.run", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+    with open(os.path.join(DEMO, "manifest.json"), encoding="utf-8") as fh:
+        manifest = json.load(fh)
+    videos = sorted(name[:-4] for name in os.listdir(os.path.join(DEMO, "videos")) if name.endswith(".mp4"))
+    assert videos == sorted(manifest["videos"]) and len(videos) >= 20
+    assert sorted(files_under(os.path.join(out, "labels"))) == [f"{v}.json" for v in videos]
+
+    correct, extra = [], 0
+    for vid in videos:
+        with open(os.path.join(out, "labels", f"{vid}.json"), encoding="utf-8") as fh:
+            doc = json.load(fh)
+        truth = manifest["videos"][vid]
+        assert doc["video_id"] == vid and doc["frames_used"] >= 1
+        assert doc["model"]["name"] == "demo-nextvlad"
+        assert doc["metadata_source"] == ("sidecar" if truth["metadata_sidecar"] else "unknown")
+        ids = [label["id"] for label in doc["labels"]]
+        correct.append(truth["category_id"] in ids)
+        extra += len([i for i in ids if i != truth["category_id"]])
+    assert sum(correct) >= math.ceil(MIN_CORRECT * len(videos)), (
+        f"{sum(correct)}/{len(videos)} demo videos labelled with their category: "
+        f"{[v for v, ok in zip(videos, correct) if not ok]}")
+    assert extra <= len(videos) * (1 - MIN_CORRECT), f"{extra} wrong labels in total"
+    for job in ("video-features", "video-iab"):
+        assert dead_letters(os.path.join(out, "dead-letter", job)) == []
+
+    # stdout: the runtime's summary table first, then the labels table naming every video
+    text = proc.stdout
+    summary_at, labels_at = text.find("klio job run:"), text.find("labels (")
+    assert 0 <= summary_at < labels_at, text[-3000:]
+    table = text[labels_at:]
+    for vid in videos:
+        assert vid in table
+    first = videos[0]
+    name = manifest["videos"][first]["category_name"]
+    line = next(row for row in table.splitlines() if first in row)
+    assert name in line or not correct[0]

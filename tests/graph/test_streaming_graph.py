@@ -1,0 +1,102 @@
+"""The video graph streaming on Google's Pub/Sub emulator with generated videos:
+upload events in, label files and downstream messages out; reprocess with Klio's flags."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from tests import servers
+from tests.graph.streaming_graph_setup import render_graph_config
+from tests.jobgraph import toygraph
+from tests.pubsub_helpers import Collector, messages
+from transforms.synthetic_video import VideoSpec, write_video
+
+pytestmark = pytest.mark.emulator
+PROJECT = "video-e2e"
+IDS = [f"up{i:02d}" for i in range(20)]
+
+
+@pytest.fixture(scope="module")
+def graph(pubsub_emulator, tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("video-streaming"))
+    os.makedirs(f"{root}/videos")
+    for i, element in enumerate(IDS + ["pingme"]):
+        write_video(f"{root}/videos/{element}.mp4", VideoSpec(
+            content="scene", category=i % 4, seed=7000 + i, duration_s=2.0, fps=10.0, width=96, height=64))
+    config = render_graph_config(root, PROJECT)
+    args = ["-c", config]
+    toygraph.klio("job", "verify", "--create-resources", *args)
+    labels_topic = Collector(PROJECT, "video-iab-labels", "e2e-downstream")
+    dead = Collector(PROJECT, "video-iab-dead-letter", "e2e-dead")
+    log = open(f"{root}/pipelines.log", "wb")
+    proc = subprocess.Popen([toygraph.KLIO, "job", "run", "--direct-runner", "--streaming", *args],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=toygraph.REPO,
+                            start_new_session=True, env=dict(os.environ))
+    try:
+        yield {"root": root, "args": args, "out": labels_topic, "dead": dead, "proc": proc,
+               "log": f"{root}/pipelines.log"}
+    finally:
+        servers.stop(proc)
+        log.close()
+
+
+def publish(graph, *argv, job="video-features"):
+    return toygraph.klio("message", "publish", "--job", job, *argv, *graph["args"])
+
+
+def labels(graph, element):
+    return json.load(open(f"{graph['root']}/out/labels/{element}.json"))
+
+
+def test_20_upload_events_give_20_label_files_and_20_downstream_messages(graph):
+    publish(graph, "--top-down", "--payload", json.dumps({"category": "sports", "language": "en"}), *IDS)
+    received = graph["out"].pull(until=lambda r: len(r) >= 20, timeout=600, quiet_s=5)
+    elements = sorted(m.data.element.decode() for m in messages(received))
+    assert elements == IDS, open(graph["log"]).read()[-4000:]
+    assert sorted(os.listdir(f"{graph['root']}/out/labels")) == [f"{i}.json" for i in IDS]
+    doc = labels(graph, "up00")
+    assert doc["video_id"] == "up00" and doc["frames_used"] == 2 and doc["metadata_source"] == "payload"
+    payload = json.loads(messages(received)[0].data.payload)
+    assert "labels" in payload and payload["labels_path"].endswith(".json")
+    assert graph["dead"].pull(quiet_s=1, timeout=5) == []
+
+
+def test_bottom_up_with_features_missing_regenerates_features_then_labels(graph):
+    graph["out"].received.clear()
+    features = f"{graph['root']}/out/features/up03.tfrecord"
+    os.remove(features)
+    os.remove(f"{graph['root']}/out/labels/up03.json")
+    publish(graph, "--bottom-up", "up03", job="video-iab")
+    received = graph["out"].pull(until=lambda r: len(r) >= 1, timeout=300)
+    [msg] = messages(received)
+    assert os.path.exists(features) and labels(graph, "up03")["video_id"] == "up03"
+    limited = msg.metadata.intended_recipients.limited
+    # still limited to the two jobs: any job below video-iab drops it (nothing downstream runs)
+    assert sorted(j.job_name for j in limited.recipients) == ["video-features", "video-iab"]
+    assert not limited.HasField("trigger_children_of")
+    assert [i.klio_job.job_name for i in msg.metadata.job_audit_log] == ["video-iab", "video-features", "video-iab"]
+
+
+def test_top_down_force_reprocesses_through_the_whole_graph(graph):
+    graph["out"].received.clear()
+    before_features = os.stat(f"{graph['root']}/out/features/up05.tfrecord").st_mtime_ns
+    before_labels = labels(graph, "up05")["created_at"]
+    publish(graph, "--top-down", "--force", "up05")
+    received = graph["out"].pull(until=lambda r: len(r) >= 1, timeout=300)
+    assert [m.data.element for m in messages(received)] == [b"up05"]
+    assert os.stat(f"{graph['root']}/out/features/up05.tfrecord").st_mtime_ns > before_features
+    assert labels(graph, "up05")["created_at"] > before_labels
+
+
+def test_ping_traces_both_jobs_without_work(graph):
+    graph["out"].received.clear()
+    publish(graph, "--top-down", "--ping", "pingme")
+    received = graph["out"].pull(until=lambda r: len(r) >= 1, timeout=300)
+    [msg] = messages(received)
+    assert msg.metadata.ping
+    assert [i.klio_job.job_name for i in msg.metadata.job_audit_log] == ["video-features", "video-iab"]
+    assert not os.path.exists(f"{graph['root']}/out/features/pingme.tfrecord")
+    assert not os.path.exists(f"{graph['root']}/out/labels/pingme.json")
