@@ -13,30 +13,6 @@ from jobgraph.config import JobConfig
 from transforms import job_settings
 
 
-class _CountOutcome(beam.DoFn):
-    """Counts each element under the job's namespace, as the runtime's summary reads them:
-    outputs as `kmsg-success`, dead letters as `dead-letter` and `dead-letter:{reason}`."""
-
-    def __init__(self, job_name: str, dead: bool):
-        self.job_name, self.dead = job_name, dead
-
-    def process(self, element):
-        from jobgraph.steps import counter
-
-        if self.dead:
-            counter(self.job_name, "dead-letter").inc()
-            counter(self.job_name, f"dead-letter:{element.reason}").inc()
-        else:
-            counter(self.job_name, "kmsg-success").inc()
-        yield element
-
-
-def _counted(config: JobConfig, outputs, dead_letters):
-    label = f"[{config.job_name}] "
-    return (outputs | label + "Count Processed" >> beam.ParDo(_CountOutcome(config.job_name, False)),
-            dead_letters | label + "Count Dead Letters" >> beam.ParDo(_CountOutcome(config.job_name, True)))
-
-
 def _video_pair(msg, videos_location: str, suffix: str):
     element = msg.data.element.decode("utf-8")
     return element, f"{videos_location.rstrip('/')}/{element}{suffix}", msg.SerializeToString()
@@ -54,14 +30,14 @@ def video_features(messages, config: JobConfig):
     # The message goes on unchanged (its payload, e.g. upload metadata, reaches video-iab).
     forwarded = out["main"] | "[video-features] Forward Message" >> beam.Map(
         lambda written: KlioMessage.FromString(written[3]))
-    return _counted(config, forwarded, out["dead_letter"])
+    return forwarded, out["dead_letter"]
 
 
 def video_iab(messages, config: JobConfig):
     from transforms.classify import ClassifyVideos
 
     out = messages | "[video-iab] Classify" >> ClassifyVideos(job_settings.classify_config(config))
-    return _counted(config, out["main"], out["dead_letter"])
+    return out["main"], out["dead_letter"]
 
 
 JOBS = {"video-features": video_features, "video-iab": video_iab}

@@ -23,7 +23,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from jobgraph import eventio
 from jobgraph.config import ConfigError, GraphConfig, JobConfig
 from jobgraph.message import KlioMessage
-from jobgraph.steps import DEAD_LETTER, INPUT_MISSING, PASS_THRU, RequestUpstream, RouteMessages
+from jobgraph.steps import (DEAD_LETTER, INPUT_MISSING, PASS_THRU, CountDeadLetters, CountProcessed,
+                            RequestUpstream, RouteMessages)
 
 log = logging.getLogger("jobgraph")
 
@@ -130,8 +131,9 @@ class _Builder:
         process = to_process[0] if len(to_process) == 1 else (
             to_process | label + "Flatten to Process" >> beam.Flatten())
         output, user_dead = _split_result(load_entry_point(job)(process, job), job)
+        output = output | label + "Count Processed" >> beam.ParDo(CountProcessed(name))
         if user_dead is not None:
-            dead.append(user_dead)
+            dead.append(user_dead | label + "Count Dead Letters" >> beam.ParDo(CountDeadLetters(name)))
         event_output = [output] + pass_thru | label + "Flatten to Output" >> beam.Flatten()
         eventio.write_events(event_output, job, self.streaming)
         letters = dead | label + "Flatten Dead Letters" >> beam.Flatten()

@@ -161,12 +161,37 @@ def storage_path_hint(job: JobConfig, msg: KlioMessage) -> str:
         return "(invalid id)"
 
 
+class CountProcessed(beam.DoFn):
+    """The job's own outputs (what run() returned) count as `kmsg-success`."""
+
+    def __init__(self, job_name: str):
+        self.job_name = job_name
+
+    def process(self, msg):
+        counter(self.job_name, "kmsg-success").inc()
+        yield msg
+
+
+class CountDeadLetters(beam.DoFn):
+    """Dead letters returned by run() count as `dead-letter` and `dead-letter:{reason}`, like the
+    runtime's own."""
+
+    def __init__(self, job_name: str):
+        self.job_name = job_name
+
+    def process(self, letter: DeadLetter):
+        counter(self.job_name, "dead-letter").inc()
+        counter(self.job_name, f"dead-letter:{letter.reason}").inc()
+        yield letter
+
+
 class KlioStep(beam.DoFn):
     """Base class for a job's per-message work with Klio's drop semantics made visible.
 
     Subclasses implement `handle(msg) -> KlioMessage | Iterable[KlioMessage] | None` (None passes
     the message on unchanged). Any exception becomes a DeadLetter on the "dead_letter" output
     (counter `kmsg-drop-error`); the exception's `reason` attribute, if any, is its reason code.
+    The runtime counts what run() returns (`kmsg-success`, `dead-letter:{reason}`).
     Use `KlioStep.apply(pcoll, label)` to get `(outputs, dead_letters)`.
     """
 
@@ -189,13 +214,9 @@ class KlioStep(beam.DoFn):
                 results = list(result)
         except Exception as exc:  # every failure becomes a record, never a crash
             counter(self.job_name, "kmsg-drop-error").inc()
-            letter = DeadLetter.from_exception(
-                self.job_name, msg.data.element.decode("utf-8", "replace"), self.stage, exc)
-            counter(self.job_name, "dead-letter").inc()
-            counter(self.job_name, f"dead-letter:{letter.reason}").inc()
-            yield pvalue.TaggedOutput(DEAD_LETTER, letter)
+            yield pvalue.TaggedOutput(DEAD_LETTER, DeadLetter.from_exception(
+                self.job_name, msg.data.element.decode("utf-8", "replace"), self.stage, exc))
             return
-        counter(self.job_name, "kmsg-success").inc()
         yield from results
 
     def apply(self, pcoll, label: str):
