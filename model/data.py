@@ -29,6 +29,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
+from model.pca import quantize  # noqa: F401  (re-exported: YT8M quantisation lives in model.pca)
+
 from model.config import ModelConfig
 from model.metadata import CONTEXT_KEYS, MetadataEncoder
 from model.nextvlad import AUDIO, METADATA, NUM_FRAMES, RGB, model_input_names
@@ -39,12 +41,6 @@ YT8M_AUDIO_DIM = 128
 LABELS, VIDEO_ID = "labels", "id"
 
 
-def quantize(features: np.ndarray) -> np.ndarray:
-    """float[..., D] -> uint8[..., D] as YT8M: clip to [-2, 2], round((f + 2) * 255 / 4), half-even."""
-    clipped = np.clip(np.asarray(features, dtype=np.float64), MIN_QUANTIZED, MAX_QUANTIZED)
-    return np.round((clipped - MIN_QUANTIZED) * 255.0 / (MAX_QUANTIZED - MIN_QUANTIZED)).astype(np.uint8)
-
-
 def dequantize(quantized, max_value: float = MAX_QUANTIZED, min_value: float = MIN_QUANTIZED):
     """YT8M utils.Dequantize: uint8 codes (numpy or tensor) -> float32 in [-1.9922, 2.0078]."""
     quantized_range = max_value - min_value
@@ -52,6 +48,8 @@ def dequantize(quantized, max_value: float = MAX_QUANTIZED, min_value: float = M
     bias = quantized_range / 512.0 + min_value
     if isinstance(quantized, (tf.Tensor, tf.Variable)):
         return tf.cast(quantized, tf.float32) * scalar + bias
+    # float32 arithmetic, as the TF graph above does, so training and this path agree bit for bit
+    # (model.pca.dequantize computes in float64: within one float32 ulp of this).
     return (np.asarray(quantized, dtype=np.float32) * np.float32(scalar) + np.float32(bias))
 
 

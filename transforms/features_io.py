@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 
 import google_crc32c
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+
+from jobgraph.storage import write_atomically
 
 ENCODINGS = ("uint8", "float16")
 _META_BYTES = ("meta_category", "meta_language", "meta_channel")
@@ -144,18 +145,7 @@ def tfrecord_payloads(data: bytes) -> Iterator[bytes]:
 
 def write_atomic(path: str, data: bytes) -> None:
     """Write `data` to `path` (any FileSystems path) so readers see all of it or nothing."""
-    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-    with FileSystems.create(tmp, mime_type="application/octet-stream",
-                            compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        f.write(data)
-    try:
-        if FileSystems.exists(path):
-            FileSystems.delete([path])
-        FileSystems.rename([tmp], [path])
-    except Exception:
-        if FileSystems.exists(tmp):
-            FileSystems.delete([tmp])
-        raise
+    write_atomically(path, data)
 
 
 def write_features(path: str, record: FeatureRecord) -> str:
