@@ -1,4 +1,5 @@
 """Test-wide settings: nothing may leave loopback, no downloads, no stalls on missing credentials."""
+import contextlib
 import os
 
 os.environ.setdefault("NO_GCE_CHECK", "true")
@@ -24,33 +25,31 @@ import pytest  # noqa: E402
 from tests import servers  # noqa: E402
 
 
+@contextlib.contextmanager
+def _env(name: str, value: str):
+    """Set an environment variable (inherited by subprocesses) for the fixture's lifetime."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield value
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
 @pytest.fixture(scope="session")
 def pubsub_emulator(tmp_path_factory):
     """Google's Pub/Sub emulator on loopback; PUBSUB_EMULATOR_HOST set for this process and children."""
     log = tmp_path_factory.mktemp("pubsub") / "emulator.log"
-    with servers.pubsub_emulator(str(log)) as host:
-        old = os.environ.get("PUBSUB_EMULATOR_HOST")
-        os.environ["PUBSUB_EMULATOR_HOST"] = host
-        try:
-            yield host
-        finally:
-            if old is None:
-                os.environ.pop("PUBSUB_EMULATOR_HOST", None)
-            else:
-                os.environ["PUBSUB_EMULATOR_HOST"] = old
+    with servers.pubsub_emulator(str(log)) as host, _env("PUBSUB_EMULATOR_HOST", host):
+        yield host
 
 
 @pytest.fixture(scope="session")
 def gcs_emulator(tmp_path_factory):
     """gcp-storage-emulator on loopback with bucket `test-bucket`; STORAGE_EMULATOR_HOST set."""
     log = tmp_path_factory.mktemp("gcs") / "emulator.log"
-    with servers.storage_emulator(str(log), "test-bucket") as url:
-        old = os.environ.get("STORAGE_EMULATOR_HOST")
-        os.environ["STORAGE_EMULATOR_HOST"] = url
-        try:
-            yield url
-        finally:
-            if old is None:
-                os.environ.pop("STORAGE_EMULATOR_HOST", None)
-            else:
-                os.environ["STORAGE_EMULATOR_HOST"] = old
+    with servers.storage_emulator(str(log), "test-bucket") as url, _env("STORAGE_EMULATOR_HOST", url):
+        yield url
