@@ -9,6 +9,7 @@ from apache_beam.io import fileio
 
 from jobgraph.config import ConfigError, JobConfig
 from jobgraph.deadletter import DeadLetter
+from jobgraph.progress import ShowProgress
 from jobgraph.steps import IdsToMessages, ParseMessages, counter
 
 
@@ -85,6 +86,8 @@ def write_events(messages, job: JobConfig, streaming: bool) -> None:
     io = job.event_output(streaming)
     name = job.job_name
     counted = messages | f"[{name}] Count Output" >> beam.ParDo(_Count(name, "kmsg-output"))
+    if not streaming:
+        counted = counted | f"[{name}] Progress" >> beam.ParDo(ShowProgress(name))
     if io is None:
         return
     if streaming:

@@ -21,6 +21,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from jobgraph import eventio
+from jobgraph.progress import close_all
 from jobgraph.config import ConfigError, GraphConfig, JobConfig
 from jobgraph.message import KlioMessage
 from jobgraph.steps import (DEAD_LETTER, INPUT_MISSING, PASS_THRU, CountDeadLetters, CountProcessed,
@@ -228,5 +229,8 @@ def run(graph: GraphConfig, *, job_name: str | None = None, streaming: bool | No
     pipeline = beam.Pipeline(options=options)
     build(pipeline, graph, job_name=job_name, streaming=streaming, ids=ids, ids_file=ids_file)
     result = pipeline.run()
-    state = result.wait_until_finish() if blocking else result.state
+    try:
+        state = result.wait_until_finish() if blocking else result.state
+    finally:
+        close_all()
     return RunSummary(state=str(state), counters=collect_counters(result))

@@ -107,3 +107,15 @@ def test_cli_errors_are_one_line_and_non_zero(tmp_path, argv, needle):
     assert needle in proc.stderr
     assert len([line for line in proc.stderr.splitlines() if line.startswith("klio: error")]) == 1 or \
         "Usage" in proc.stderr
+
+
+def test_batch_run_shows_a_progress_bar_per_job(tmp_path):
+    root = toygraph.make_root(tmp_path, ["p1", "p2", "p3"])
+    args = ["-c", toygraph.config_copy(tmp_path), *toygraph.template_args(root)]
+    proc = toygraph.klio("job", "run", "--direct-runner", *args, "p1", "p2", "p3", env={"KLIO_PROGRESS": "1"})
+    final = {}
+    for part in proc.stderr.replace("\r", "\n").splitlines():
+        if part.startswith(("toy-upper:", "toy-count:")):
+            job, rest = part.split(":", 1)
+            final[job] = rest.split("elements")[0].strip()
+    assert final == {"toy-upper": "3", "toy-count": "3"}, proc.stderr[-2000:]
