@@ -220,6 +220,8 @@ def message_publish(job_name, job_dir, config_file, overrides, templates, force,
 
 
 def main() -> None:
+    # TensorFlow's start-up banner is noise on a command line; real errors still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         cli(standalone_mode=False)
     except click.exceptions.Abort:
