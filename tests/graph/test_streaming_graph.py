@@ -100,3 +100,30 @@ def test_ping_traces_both_jobs_without_work(graph):
     assert [i.klio_job.job_name for i in msg.metadata.job_audit_log] == ["video-features", "video-iab"]
     assert not os.path.exists(f"{graph['root']}/out/features/pingme.tfrecord")
     assert not os.path.exists(f"{graph['root']}/out/labels/pingme.json")
+
+
+def test_bad_messages_end_as_dead_letters_or_counted_drops_and_graph_keeps_running(graph):
+    from google.cloud import pubsub_v1
+
+    from jobgraph.deadletter import DeadLetter
+    from jobgraph.message import job_identity, new_message
+
+    uploads = f"projects/{PROJECT}/topics/video-uploads"
+    publisher = pubsub_v1.PublisherClient()
+    publisher.publish(uploads, b"\x00\xffgarbage bytes").result()
+    publisher.publish(uploads, new_message("../../etc/passwd", top_down=True).SerializeToString()).result()
+    publisher.publish(uploads, new_message("notmine", job=job_identity("another-job", PROJECT))
+                      .SerializeToString()).result()   # for another job: dropped, not processed
+    publisher.publish(uploads, new_message("novideo", top_down=True).SerializeToString()).result()
+    letters = [DeadLetter.from_json(x) for x in graph["dead"].pull(until=lambda r: len(r) >= 3, timeout=300)]
+    by_reason = sorted((d.job, d.stage, d.reason) for d in letters)
+    assert by_reason == [("video-features", "input-missing", "input-missing"),
+                         ("video-features", "parse", "unparseable-message"),
+                         ("video-features", "validate-id", "invalid-id")], by_reason
+    assert not os.path.exists(f"{graph['root']}/out/features/notmine.tfrecord")
+    # still running: a good upload goes all the way through
+    graph["out"].received.clear()
+    publish(graph, "--top-down", "--force", "up07")
+    received = graph["out"].pull(until=lambda r: len(r) >= 1, timeout=300)
+    assert [m.data.element for m in messages(received)] == [b"up07"]
+    assert graph["proc"].poll() is None
