@@ -97,7 +97,8 @@ def job() -> None:
 @click.option("--streaming/--batch", "streaming", default=None,
               help="Override pipeline_options.streaming.")
 @click.option("--summary-json", type=click.Path(dir_okay=False), default=None,
-              help="Also write the run's counters as JSON here.")
+              help="Also write the run's counters as JSON here ({job} is replaced by the job "
+                   "name, or 'graph'); streaming runs rewrite it every 5 s.")
 @click.argument("ids", nargs=-1)
 def job_run(job_name, job_dir, config_file, overrides, templates, direct_runner, batch_input,
             streaming, summary_json, ids) -> None:
@@ -112,12 +113,10 @@ def job_run(job_name, job_dir, config_file, overrides, templates, direct_runner,
     if is_streaming and job_name is None and len(graph.jobs) > 1:
         _run_each_job(graph)
         return
+    counters_path = summary_json.replace("{job}", job_name or "graph") if summary_json else None
     summary = run(graph, job_name=job_name, streaming=streaming, direct_runner=direct_runner,
-                  ids=list(ids) if ids else None, ids_file=batch_input)
+                  ids=list(ids) if ids else None, ids_file=batch_input, counters_path=counters_path)
     print_summary(summary, graph, job_name)
-    if summary_json:
-        with open(summary_json, "w", encoding="utf-8") as fh:
-            json.dump({"state": summary.state, "counters": summary.counters}, fh, indent=2, sort_keys=True)
     if summary.state not in ("DONE", "PipelineState.DONE"):
         raise KlioCommandError(f"pipeline ended in state {summary.state}")
 

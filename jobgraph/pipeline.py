@@ -15,6 +15,7 @@ import importlib.util
 import logging
 import os
 import sys
+import threading
 from typing import Any, Callable
 
 import apache_beam as beam
@@ -25,7 +26,7 @@ from jobgraph.progress import close_all
 from jobgraph.config import ConfigError, GraphConfig, JobConfig
 from jobgraph.message import KlioMessage
 from jobgraph.steps import (DEAD_LETTER, INPUT_MISSING, PASS_THRU, CountDeadLetters, CountProcessed,
-                            RequestUpstream, RouteMessages)
+                            RequestUpstream, RouteMessages, local_counts)
 
 log = logging.getLogger("jobgraph")
 
@@ -218,8 +219,13 @@ def collect_counters(result) -> dict[str, dict[str, int]]:
 
 def run(graph: GraphConfig, *, job_name: str | None = None, streaming: bool | None = None,
         direct_runner: bool = False, ids: list[str] | None = None, ids_file: str | None = None,
-        extra_options: dict | None = None, blocking: bool = True) -> RunSummary:
-    """Build and run; blocks until the pipeline finishes (batch) or is cancelled (streaming)."""
+        extra_options: dict | None = None, blocking: bool = True, counters_path: str | None = None,
+        counters_every_s: float = 5.0) -> RunSummary:
+    """Build and run; blocks until the pipeline finishes (batch) or is cancelled (streaming).
+
+    counters_path: write the counters there as JSON at the end, and every `counters_every_s`
+    seconds while a streaming pipeline runs.
+    """
     job = graph.job(job_name) if job_name else graph.jobs[0]
     streaming = job.streaming if streaming is None else streaming
     if streaming and (ids is not None or ids_file is not None):
@@ -229,8 +235,50 @@ def run(graph: GraphConfig, *, job_name: str | None = None, streaming: bool | No
     pipeline = beam.Pipeline(options=options)
     build(pipeline, graph, job_name=job_name, streaming=streaming, ids=ids, ids_file=ids_file)
     result = pipeline.run()
+    reporter = None
+    if streaming and counters_path:
+        reporter = _LiveCounters(counters_path, every_s=counters_every_s)
+        reporter.start()
     try:
         state = result.wait_until_finish() if blocking else result.state
     finally:
         close_all()
-    return RunSummary(state=str(state), counters=collect_counters(result))
+        if reporter is not None:
+            reporter.stop()
+    summary = RunSummary(state=str(state), counters=collect_counters(result))
+    if counters_path:
+        write_counters(counters_path, summary)
+    return summary
+
+
+def write_counters(path: str, summary: "RunSummary") -> None:
+    """The counters as JSON, replaced atomically (a reader never sees half a file)."""
+    import json
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, suffix=".tmp") as fh:
+        json.dump({"state": summary.state, "counters": summary.counters}, fh, indent=2, sort_keys=True)
+    os.replace(fh.name, path)
+
+
+class _LiveCounters(threading.Thread):
+    """A streaming run never finishes: write the runtime's counters every few seconds. They are
+    the process-local counts (jobgraph.steps.local_counts), exact on the local runners, which
+    run the pipeline in this process; on Dataflow, read the job's metrics instead."""
+
+    def __init__(self, path: str, every_s: float):
+        super().__init__(daemon=True, name="klio-counters")
+        self.path, self.every_s = path, every_s
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.every_s):
+            try:
+                write_counters(self.path, RunSummary("RUNNING", local_counts()))
+            except OSError:  # reporting must never take the pipeline down
+                log.warning("could not write counters to %s", self.path, exc_info=True)
+
+    def stop(self) -> None:
+        self._stop_event.set()

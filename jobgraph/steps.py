@@ -6,6 +6,7 @@ Counters use Klio's `kmsg-*` names in the job's namespace.
 """
 from __future__ import annotations
 
+import threading
 from typing import Iterable
 
 import apache_beam as beam
@@ -24,8 +25,33 @@ PASS_THRU = "pass_thru"
 INPUT_MISSING = "input_missing"
 
 
-def counter(job: JobConfig | str, name: str):
-    return Metrics.counter(job if isinstance(job, str) else job.job_name, name)
+# Process-local copy of the runtime's counters: on the local runners, which run in this process,
+# a streaming run can report them while it runs (Beam's DirectRunner metrics are not live).
+LOCAL_COUNTS: dict[str, dict[str, int]] = {}
+_LOCAL_LOCK = threading.Lock()
+
+
+class _Counter:
+    """A Beam counter that also counts in LOCAL_COUNTS."""
+
+    def __init__(self, namespace: str, name: str):
+        self.namespace, self.name = namespace, name
+        self.beam = Metrics.counter(namespace, name)
+
+    def inc(self, n: int = 1) -> None:
+        self.beam.inc(n)
+        with _LOCAL_LOCK:
+            job = LOCAL_COUNTS.setdefault(self.namespace, {})
+            job[self.name] = job.get(self.name, 0) + n
+
+
+def local_counts() -> dict[str, dict[str, int]]:
+    with _LOCAL_LOCK:
+        return {job: dict(values) for job, values in LOCAL_COUNTS.items()}
+
+
+def counter(job: JobConfig | str, name: str) -> _Counter:
+    return _Counter(job if isinstance(job, str) else job.job_name, name)
 
 
 def dead_letter(job_name: str, msg_or_element, stage: str, reason: str, message: str,

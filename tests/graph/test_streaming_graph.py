@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -32,7 +33,8 @@ def graph(pubsub_emulator, tmp_path_factory):
     labels_topic = Collector(PROJECT, "video-iab-labels", "e2e-downstream")
     dead = Collector(PROJECT, "video-iab-dead-letter", "e2e-dead")
     log = open(f"{root}/pipelines.log", "wb")
-    proc = subprocess.Popen([toygraph.KLIO, "job", "run", "--direct-runner", "--streaming", *args],
+    proc = subprocess.Popen([toygraph.KLIO, "job", "run", "--direct-runner", "--streaming", *args,
+                             "--summary-json", f"{root}/counters-{{job}}.json"],
                             stdout=log, stderr=subprocess.STDOUT, cwd=toygraph.REPO,
                             start_new_session=True, env=dict(os.environ))
     try:
@@ -91,8 +93,26 @@ def test_top_down_force_reprocesses_through_the_whole_graph(graph):
     assert labels(graph, "up05")["created_at"] > before_labels
 
 
+def live_counters(graph, job):
+    """The running job's counters (its process rewrites this file every 5 s)."""
+    path = f"{graph['root']}/counters-{job}.json"
+    return json.load(open(path))["counters"].get(job, {}) if os.path.exists(path) else {}
+
+
+def wait_for_counter(graph, job, name, value, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if live_counters(graph, job).get(name, 0) >= value:
+            return live_counters(graph, job)
+        time.sleep(1.0)
+    raise AssertionError(f"{job} {name} < {value}: {live_counters(graph, job)}")
+
+
 def test_ping_traces_both_jobs_without_work(graph):
     graph["out"].received.clear()
+    time.sleep(6)  # let both processes write their current counters
+    before = {job: live_counters(graph, job) for job in ("video-features", "video-iab")}
+    assert before["video-iab"].get("kmsg-success", 0) >= 20  # the earlier uploads were counted
     publish(graph, "--top-down", "--ping", "pingme")
     received = graph["out"].pull(until=lambda r: len(r) >= 1, timeout=300)
     [msg] = messages(received)
@@ -100,6 +120,9 @@ def test_ping_traces_both_jobs_without_work(graph):
     assert [i.klio_job.job_name for i in msg.metadata.job_audit_log] == ["video-features", "video-iab"]
     assert not os.path.exists(f"{graph['root']}/out/features/pingme.tfrecord")
     assert not os.path.exists(f"{graph['root']}/out/labels/pingme.json")
+    for job in ("video-features", "video-iab"):  # counters show the ping and no work
+        after = wait_for_counter(graph, job, "kmsg-skip-ping", before[job].get("kmsg-skip-ping", 0) + 1)
+        assert after.get("kmsg-success", 0) == before[job].get("kmsg-success", 0)
 
 
 def test_bad_messages_end_as_dead_letters_or_counted_drops_and_graph_keeps_running(graph):
