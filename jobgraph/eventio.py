@@ -76,7 +76,10 @@ def read_batch_events(p, job: JobConfig, ids: list[str] | None = None, ids_file:
             lines = (p | label >> fileio.MatchFiles(f"{location.rstrip('/')}/*{suffix}")
                      | f"[{job.job_name}] IDs from listing" >> beam.Map(
                          lambda meta, s=suffix: _id_from_path(meta.path, s)))
-    parsed = lines | f"[{job.job_name}] IDs to KlioMessage" >> beam.ParDo(IdsToMessages(job)).with_outputs(
+    # Break fusion: a file or listing is read in few bundles; redistributing the IDs lets every
+    # worker take a share of the (expensive) per-video work.
+    spread = lines | f"[{job.job_name}] Spread IDs" >> beam.Reshuffle()
+    parsed = spread | f"[{job.job_name}] IDs to KlioMessage" >> beam.ParDo(IdsToMessages(job)).with_outputs(
         "dead_letter", main="messages")
     return parsed.messages, parsed.dead_letter
 
