@@ -21,38 +21,40 @@ class ToyFailure(RuntimeError):
     reason = "toy-failure"
 
 
-class UpperCase(KlioStep):
-    stage = "upper"
+class _TextStep(KlioStep):
+    """Read {data input}/{id}, write convert(id, text) to {data output}/{id}."""
 
     def __init__(self, job: JobConfig):
         super().__init__(job.job_name)
         self.job = job
 
+    def convert(self, element_id: str, text: str) -> str:
+        raise NotImplementedError
+
     def handle(self, msg):
         element_id = msg.data.element.decode()
         text = storage.read_bytes(data_path(self.job.data_input, element_id)).decode("utf-8")
-        if "FAIL" in text:
-            raise ToyFailure(f"text of {element_id} asks to fail")
-        storage.write_atomically(data_path(self.job.data_output, element_id), text.upper().encode())
-        counter(self.job, "toy-upper-written").inc()
+        storage.write_atomically(data_path(self.job.data_output, element_id),
+                                 self.convert(element_id, text).encode("utf-8"))
+        counter(self.job, f"{self.job.job_name}-written").inc()
         msg.data.payload = json.dumps({"chars": len(text)}).encode()
         return msg
 
 
-class CountWords(KlioStep):
+class UpperCase(_TextStep):
+    stage = "upper"
+
+    def convert(self, element_id: str, text: str) -> str:
+        if "FAIL" in text:
+            raise ToyFailure(f"text of {element_id} asks to fail")
+        return text.upper()
+
+
+class CountWords(_TextStep):
     stage = "count"
 
-    def __init__(self, job: JobConfig):
-        super().__init__(job.job_name)
-        self.job = job
-
-    def handle(self, msg):
-        element_id = msg.data.element.decode()
-        text = storage.read_bytes(data_path(self.job.data_input, element_id)).decode("utf-8")
-        record = {"id": element_id, "chars": len(text), "words": len(text.split())}
-        storage.write_atomically(data_path(self.job.data_output, element_id), json.dumps(record).encode())
-        counter(self.job, "toy-count-written").inc()
-        return msg
+    def convert(self, element_id: str, text: str) -> str:
+        return json.dumps({"id": element_id, "chars": len(text), "words": len(text.split())})
 
 
 def run(input_pcol, config: JobConfig):
