@@ -10,6 +10,7 @@ from apache_beam.io import fileio
 from jobgraph.config import ConfigError, JobConfig
 from jobgraph.deadletter import DeadLetter
 from jobgraph.progress import ShowProgress
+from jobgraph.storage import id_from_path
 from jobgraph.steps import IdsToMessages, ParseMessages, counter
 
 
@@ -21,11 +22,6 @@ def _serialize(msg) -> bytes:
 
 def _element_text(msg) -> str:
     return msg.data.element.decode("utf-8", "replace")
-
-
-def _id_from_path(path: str, suffix: str) -> str:
-    name = path.rstrip("/").rsplit("/", 1)[-1]
-    return name[: len(name) - len(suffix)] if suffix and name.endswith(suffix) else name
 
 
 class _Count(beam.DoFn):
@@ -75,7 +71,7 @@ def read_batch_events(p, job: JobConfig, ids: list[str] | None = None, ids_file:
                                   "a location for the listing input (or a data input)")
             lines = (p | label >> fileio.MatchFiles(f"{location.rstrip('/')}/*{suffix}")
                      | f"[{job.job_name}] IDs from listing" >> beam.Map(
-                         lambda meta, s=suffix: _id_from_path(meta.path, s)))
+                         lambda meta, s=suffix: id_from_path(meta.path, s)))
     # Break fusion: a file or listing is read in few bundles; redistributing the IDs lets every
     # worker take a share of the (expensive) per-video work.
     spread = lines | f"[{job.job_name}] Spread IDs" >> beam.Reshuffle()

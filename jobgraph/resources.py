@@ -69,11 +69,6 @@ def graph_resources(graph: GraphConfig, job_name: str | None = None) -> list[Res
     return unique
 
 
-def _project_of(name: str, fallback: str) -> str:
-    parts = name.split("/")
-    return parts[1] if len(parts) > 2 and parts[0] == "projects" else fallback
-
-
 def verify(resources: Iterable[Resource], create: bool, project: str) -> list[tuple[Resource, str]]:
     """Return (resource, state) with state "ok", "created" or "missing"."""
     from google.api_core import exceptions as gexc

@@ -53,6 +53,12 @@ def read_bytes(path: str) -> bytes:
         return fh.read()
 
 
+def id_from_path(path: str, suffix: str) -> str:
+    """`{location}/{id}{suffix}` -> id (not validated)."""
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return name[: len(name) - len(suffix)] if suffix and name.endswith(suffix) else name
+
+
 def list_ids(data: DataIO, id_pattern: str) -> list[str]:
     """IDs of the objects `{location}/{id}{suffix}` that exist, sorted; invalid names are skipped
     (they could never be processed)."""
@@ -60,12 +66,10 @@ def list_ids(data: DataIO, id_pattern: str) -> list[str]:
     result = FileSystems.match([pattern])[0]
     ids = []
     for meta in result.metadata_list:
-        name = meta.path.rstrip("/").rsplit("/", 1)[-1]
-        if data.file_suffix and not name.endswith(data.file_suffix):
+        if not meta.path.endswith(data.file_suffix):
             continue
-        stem = name[: len(name) - len(data.file_suffix)] if data.file_suffix else name
         try:
-            ids.append(validate_id(stem, id_pattern))
+            ids.append(validate_id(id_from_path(meta.path, data.file_suffix), id_pattern))
         except ValueError:
             continue
     return sorted(ids)
