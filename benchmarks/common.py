@@ -37,6 +37,21 @@ def best_time(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB: VmHWM (the high-water mark of its own address
+    space; ru_maxrss would also count what a spawning parent held before exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def figure(name: str, value: float, unit: str, baseline: float, **extra) -> dict:
     """Print and return one figure. Values are throughputs (higher is better), so
     ratio = ours / baseline > 1 means we are faster."""

@@ -156,19 +156,24 @@ class Embedder:
 
 
 def create_backend(name: str, keras_model, cache_dir: str | None, calibration_frames: np.ndarray | None = None,
-                   *, num_threads: int | None = None, max_batch: int = DEFAULT_MAX_BATCH) -> Embedder:
+                   *, num_threads: int | None = None, max_batch: int = DEFAULT_MAX_BATCH,
+                   source_key: str | None = None) -> Embedder:
     """Build backend `name` for `keras_model`.
 
     Args:
       name: one of BACKENDS.
       keras_model: Keras InceptionV3(include_top=False, pooling="avg"), input float32[N,299,299,3]
-        already scaled to [-1, 1], output float32[N,2048].
+        already scaled to [-1, 1], output float32[N,2048]; or a zero-argument callable returning
+        it, called only when the model is needed (Keras backends, or an OpenVINO cache miss).
       cache_dir: where converted models are cached (created if missing), next to the weights;
         None converts in memory on every call.
       calibration_frames: uint8[M,299,299,3] RGB sample frames; required by "openvino-int8"
         (a few hundred frames from the kind of videos it will see), ignored by the others.
       num_threads: inference threads (default: $VIDEO_IAB_EMBED_THREADS, else all CPUs).
       max_batch: the most frames run at once (bounds memory; 32 is near the best throughput).
+      source_key: a string that names the weights exactly (e.g. a weights file's sha256), used
+        for the OpenVINO cache key instead of a digest of the built model, so a warm cache
+        loads without building the Keras model. None: digest the model's weights.
 
     Returns:
       Embedder: uint8[N,299,299,3] RGB -> float32[N,2048].
@@ -187,13 +192,20 @@ def create_backend(name: str, keras_model, cache_dir: str | None, calibration_fr
         from model import embed_backends_openvino
 
         run_batch, cache_hit = embed_backends_openvino.build(
-            precision, keras_model, cache_dir, calibration_frames, threads, cache_key_parts=_key_parts(name))
+            precision, keras_model, cache_dir, calibration_frames, threads, cache_key_parts=_key_parts(name),
+            source_key=source_key)
         return Embedder(name, run_batch, info, max_batch, cache_hit)
     from model import embed_backends_keras
 
+    keras_model = materialise(keras_model)
     explicit = num_threads is not None or os.environ.get(THREADS_ENV, "").strip() != ""
     run_batch, info["threads"] = embed_backends_keras.build(precision, keras_model, threads if explicit else None)
     return Embedder(name, run_batch, info, max_batch)
+
+
+def materialise(keras_model):
+    """The Keras model itself, or the result of calling a zero-argument builder for it."""
+    return keras_model() if callable(keras_model) and not hasattr(keras_model, "layers") else keras_model
 
 
 def _spec(name: str) -> tuple[str, str]:

@@ -46,10 +46,13 @@ def _quantize(ov_model, calibration_frames: np.ndarray):
                          preset=nncf.QuantizationPreset.PERFORMANCE)
 
 
-def _cache_key(keras_model, calibration_frames: np.ndarray | None, key_parts: list[str]) -> str:
+def _cache_key(keras_model, calibration_frames: np.ndarray | None, key_parts: list[str],
+               source_key: str | None = None) -> str:
+    """The cache entry's key: the weights (their digest, or `source_key` naming them without
+    building the model), the backend and versions, and the calibration frames."""
     from model.embed_backends import frames_digest, weights_digest
 
-    parts = [weights_digest(keras_model), *key_parts]
+    parts = [f"source:{source_key}" if source_key else weights_digest(keras_model), *key_parts]
     if calibration_frames is not None:
         parts.append(frames_digest(calibration_frames))
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
@@ -132,9 +135,13 @@ def _runner(compiled, streams: int) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def build(precision: str, keras_model, cache_dir: str | None, calibration_frames: np.ndarray | None,
-          threads: int, cache_key_parts: list[str]) -> tuple[Callable[[np.ndarray], np.ndarray], bool]:
+          threads: int, cache_key_parts: list[str], source_key: str | None = None
+          ) -> tuple[Callable[[np.ndarray], np.ndarray], bool]:
     """Returns (run_batch: uint8[N,299,299,3] -> float32[N,2048], cache_hit).
 
+    keras_model: the model, or a zero-argument callable building it; with `source_key` the
+    callable runs only on a cache miss, so a worker whose cache is warm never builds the
+    Keras model (nor starts TensorFlow's graph) at all.
     cache_dir None: convert in memory every time (nothing written).
     """
     import openvino as ov
@@ -143,19 +150,30 @@ def build(precision: str, keras_model, cache_dir: str | None, calibration_frames
         calibration_frames = None
     core = ov.Core()
     cache_hit = False
+    from model.embed_backends import materialise
+
+    built = []
+
+    def model():
+        if not built:
+            built.append(materialise(keras_model))
+        return built[0]
+
     if cache_dir is None:
-        ov_model = _to_openvino(keras_model)
+        ov_model = _to_openvino(model())
         if precision == "int8":
             ov_model = _quantize(ov_model, calibration_frames)
     else:
         os.makedirs(cache_dir, exist_ok=True)
-        key = _cache_key(keras_model, calibration_frames, cache_key_parts)
+        key = _cache_key(None if source_key else model(), calibration_frames, cache_key_parts, source_key)
         entry = os.path.join(cache_dir, f"embed-{cache_key_parts[0]}-{key}")
         cache_hit = os.path.exists(os.path.join(entry, "meta.json"))
         if not cache_hit:
             meta = {"backend": cache_key_parts[0], "key": key, "key_parts": cache_key_parts,
                     "calibration_frames": 0 if calibration_frames is None else len(calibration_frames)}
-            _convert_into_cache(precision, keras_model, calibration_frames, entry, meta)
+            if source_key:
+                meta["source_key"] = source_key
+            _convert_into_cache(precision, model(), calibration_frames, entry, meta)
         ov_model = core.read_model(os.path.join(entry, "model.xml"))
 
     compiled = core.compile_model(ov_model, "CPU", compile_config(precision, threads))

@@ -18,6 +18,7 @@ RunInference element: `(key, uint8[T,299,299,3])` -> `(key, float32[T,2048])`; t
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -84,9 +85,9 @@ class EmbedderInfo:
 
 def embedder_version(config: EmbedderConfig) -> str:
     """e.g. "keras-3.15.1;imagenet" or "keras-3.15.1;seeded:7"."""
-    import keras
+    import importlib.metadata
 
-    return f"keras-{keras.__version__};{config.weights_id}"
+    return f"keras-{importlib.metadata.version('keras')};{config.weights_id}"
 
 
 def embedder_precision(config: EmbedderConfig) -> str:
@@ -176,12 +177,39 @@ def keras_fp32_backend(model, batch_size: int) -> Callable[[Frames], Features]:
     return embed
 
 
+def weights_source_key(config: EmbedderConfig) -> str | None:
+    """A string naming the configured weights exactly without building the model, or None.
+
+    seeded: the seed and BatchNorm calibration size (the backends' cache key adds the Keras and
+    TensorFlow versions, which fix the initialisers); a file: its sha256; imagenet: the sha256
+    of Keras' downloaded weights file when it is already there.
+    """
+    if config.weights == "seeded":
+        return f"seeded:{config.seed}:bn-frames:{config.calibration_frames}"
+    path = config.weights
+    if config.weights == "imagenet":
+        keras_home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+        path = os.path.join(keras_home, "models", "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    if not os.path.isfile(path):
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"
+
+
 class Embedder:
-    """A loaded embedder: `embed(uint8[N,299,299,3]) -> float32[N,2048]` plus its `info`."""
+    """A loaded embedder: `embed(uint8[N,299,299,3]) -> float32[N,2048]` plus its `info`.
+
+    `model` is the Keras model, built on first access: an OpenVINO backend whose converted
+    model is already in `config.cache_dir` never builds it (a worker then starts in seconds and
+    holds no TensorFlow graph).
+    """
 
     def __init__(self, config: EmbedderConfig):
         self.config = config
-        self.model = build_inception(config)
+        self._model = None
         if config.backend == DEFAULT_BACKEND:
             self._embed = keras_fp32_backend(self.model, config.batch_size)
             precision = embedder_precision(config)
@@ -190,11 +218,18 @@ class Embedder:
 
             calib = calibration_frames(config.seed if config.seed is not None else 0,
                                        config.calibration_frames)
-            self._embed = embed_backends.create_backend(config.backend, self.model,
-                                                        config.cache_dir, calib)
+            self._embed = embed_backends.create_backend(config.backend, lambda: self.model,
+                                                        config.cache_dir, calib,
+                                                        source_key=weights_source_key(config))
             precision = getattr(self._embed, "precision", embedder_precision(config))
         self.info = EmbedderInfo(name=NAME, version=embedder_version(config),
                                  backend=config.backend, precision=str(precision))
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = build_inception(self.config)
+        return self._model
 
     def embed(self, frames: Frames) -> Features:
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 3):

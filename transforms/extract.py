@@ -14,6 +14,7 @@ videos-written, frames-written, dead-letters-<stage>.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import re
 from typing import Any
@@ -23,6 +24,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import RunInference
+from apache_beam.utils.windowed_value import WindowedValue
 
 from jobgraph.deadletter import DeadLetter
 from model.embedder import EmbedderConfig, InceptionEmbedderHandler
@@ -37,6 +39,10 @@ class FeaturesConfig:
     """output_location: directory (local or gs://) for {video_id}.tfrecord files.
     pca_path: .npz from `klio features fit-pca` (None: store float16 2048-d features).
     skip_existing: pass through videos whose feature file exists (rerun/backfill resume).
+    decode_ahead: videos decoded ahead in a helper process while the current one is embedded
+      (transforms.decode_ahead); 0 decodes in the worker itself. Worth it where a worker has
+      idle cores or reads from remote storage; with one single-thread worker per core the
+      cores are already busy and more workers is the better lever (README, Benchmarks).
     """
 
     output_location: str
@@ -46,6 +52,11 @@ class FeaturesConfig:
     pca_path: str | None = None
     skip_existing: bool = True
     id_pattern: str = DEFAULT_ID_PATTERN
+    decode_ahead: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.decode_ahead, int) or self.decode_ahead < 0:
+            raise ValueError(f"decode_ahead must be an integer >= 0, got {self.decode_ahead!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,15 +114,48 @@ class CheckExisting(beam.DoFn):
 
 
 class DecodeVideo(beam.DoFn):
-    """(id, path[, passthrough]) -> (VideoSample, uint8[T,size,size,3]) or a dead letter."""
+    """(id, path[, passthrough]) -> (VideoSample, uint8[T,size,size,3]) or a dead letter.
+
+    With `config.decode_ahead` = k > 0, up to k videos decode in a helper process while the
+    current one goes downstream (to RunInference, fused into this step); what is still pending
+    at the end of a bundle is emitted there, in order, with its own window and timestamp.
+    """
 
     def __init__(self, config: FeaturesConfig):
         self.config = config
+        self._ahead = None
+        self._pending: collections.deque = collections.deque()
 
-    def process(self, element: tuple):
+    def setup(self):
+        from transforms.decode_ahead import DecodeAhead
+
+        self._ahead = DecodeAhead(self.config.decode, self.config.decode_ahead)
+
+    def start_bundle(self):
+        self._pending = collections.deque()
+
+    def process(self, element: tuple, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        self._pending.append((element, self._ahead.submit(element[1]), window, timestamp))
+        while len(self._pending) > self.config.decode_ahead:
+            yield from self._outputs(*self._pending.popleft()[:2])
+
+    def finish_bundle(self):
+        while self._pending:
+            element, decoding, window, timestamp = self._pending.popleft()
+            for out in self._outputs(element, decoding):
+                if isinstance(out, beam.pvalue.TaggedOutput):
+                    yield beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, timestamp, [window]))
+                else:
+                    yield WindowedValue(out, timestamp, [window])
+
+    def teardown(self):
+        if self._ahead is not None:
+            self._ahead.close()
+
+    def _outputs(self, element: tuple, decoding):
         video_id, video_path, *passthrough = element
         try:
-            decoded = decode_video(video_path, self.config.decode)
+            decoded = decoding.result()
         except VideoRejected as exc:
             Metrics.counter(NAMESPACE, f"videos-rejected-{exc.reason}").inc()
             yield beam.pvalue.TaggedOutput("dead_letter", _dead(self.config, video_id, "decode", exc))

@@ -4,6 +4,7 @@ video-features:
   decode:   {fps: 1.0, max_frames: 300, policy: head|uniform, max_pixels, max_duration_s, max_file_bytes, threads}
   embedder: {weights: imagenet|seeded|PATH, seed: N (with seeded), backend: keras-fp32|openvino-bf16|..., batch_size, cache_dir}
   pca: PATH.npz or null (null: 2048-d float16 features)
+  decode_ahead: 0 (videos decoded ahead in a helper process; transforms.extract.FeaturesConfig)
 video-iab:
   model_dir: PATH (local or gs://)
   metadata_location: PATH or null (sidecar {id}.json upload metadata)
@@ -61,8 +62,12 @@ def features_config(job: JobConfig):
         embedder["cache_dir"] = _path(job, embedder["cache_dir"])
     if embedder.get("weights") not in (None, "imagenet", "seeded"):
         embedder["weights"] = _path(job, embedder["weights"])
+    decode_ahead = job.user.get("decode_ahead", 0)
+    if not isinstance(decode_ahead, int) or isinstance(decode_ahead, bool) or decode_ahead < 0:
+        raise ConfigError(job.source, f"job {job.job_name}: job_config.decode_ahead", "an integer >= 0",
+                          decode_ahead)
     return FeaturesConfig(
-        output_location=job.data_output.location, job_name=job.job_name,
+        output_location=job.data_output.location, job_name=job.job_name, decode_ahead=decode_ahead,
         decode=_build(DecodeConfig, job, "decode", _section(job, "decode")),
         embedder=_build(EmbedderConfig, job, "embedder", embedder),
         pca_path=_path(job, job.user.get("pca")), skip_existing=False,  # the runtime checks outputs

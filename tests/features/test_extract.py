@@ -137,3 +137,23 @@ def test_passthrough_value_reaches_main_and_skipped(video_dir, tmp_path, embedde
     assert [(r[0], r[2], r[3]) for r in first["main"]] == [("clip_b", 2, b"message-bytes")]
     again = run_job(triples, config, tmp_path)
     assert [(r[0], r[2]) for r in again["skipped"]] == [("clip_b", b"message-bytes")]
+
+
+def test_decode_ahead_gives_the_same_outputs(video_dir, tmp_path, embedder_config):
+    # Decoding in a helper process, two videos ahead: the same feature files and dead letters,
+    # with what is pending at the end of a bundle emitted in finish_bundle.
+    outputs = {}
+    for depth in (0, 2):
+        out_dir = str(tmp_path / f"ahead{depth}")
+        os.makedirs(out_dir)
+        config = FeaturesConfig(output_location=out_dir, job_name="video-features-first",
+                                embedder=embedder_config, decode_ahead=depth)
+        result = run_job(listing(video_dir), config, tmp_path)
+        outputs[depth] = (sorted((i, n) for i, _, n in result["main"]),
+                          sorted((d.element, d.reason) for d in result["dead_letter"]),
+                          {f: read_feature_file(os.path.join(out_dir, f)).raw for f in os.listdir(out_dir)})
+    assert outputs[2][0] == outputs[0][0] == [("clip_a", 3), ("clip_b", 2), ("clip_c", 4)]
+    assert outputs[2][1] == outputs[0][1] and len(outputs[0][1]) == 3
+    assert outputs[2][2].keys() == outputs[0][2].keys()
+    for name, raw in outputs[0][2].items():
+        np.testing.assert_array_equal(outputs[2][2][name], raw)

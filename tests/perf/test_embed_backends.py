@@ -119,3 +119,34 @@ def test_openvino_and_nncf_telemetry_cannot_load(backends):
 
     assert telemetry_utils.tm.__name__.endswith("telemetry_stub")
     assert type(wrapper.telemetry).__name__ == "MagicMock"  # NNCF's own no-op stub
+
+
+def test_warm_cache_with_a_source_key_never_builds_the_keras_model(inception, tmp_path):
+    from model import embed_backends
+
+    builds = []
+
+    def build():
+        builds.append(1)
+        return inception
+
+    frames = np.random.default_rng(3).integers(0, 256, (3, 299, 299, 3), dtype=np.uint8)
+    cold = embed_backends.create_backend("openvino-fp32", build, str(tmp_path), None, source_key="seeded:test")
+    warm = embed_backends.create_backend("openvino-fp32", build, str(tmp_path), None, source_key="seeded:test")
+    assert builds == [1] and not cold.cache_hit and warm.cache_hit
+    np.testing.assert_array_equal(warm(frames), cold(frames))
+    other = embed_backends.create_backend("openvino-fp32", build, str(tmp_path), None, source_key="seeded:other")
+    assert builds == [1, 1] and not other.cache_hit  # another source key is another entry
+
+
+def test_weights_source_key_names_the_weights_exactly(tmp_path):
+    from model.embedder import EmbedderConfig, weights_source_key
+
+    assert weights_source_key(EmbedderConfig(weights="seeded", seed=3)) != \
+        weights_source_key(EmbedderConfig(weights="seeded", seed=4))
+    path = tmp_path / "w.weights.h5"
+    path.write_bytes(b"one")
+    first = weights_source_key(EmbedderConfig(weights=str(path)))
+    path.write_bytes(b"two")
+    assert first.startswith("sha256:") and weights_source_key(EmbedderConfig(weights=str(path))) != first
+    assert weights_source_key(EmbedderConfig(weights=str(tmp_path / "missing.h5"))) is None
