@@ -7,9 +7,11 @@ import statistics
 import time
 from collections.abc import Callable
 
+from jobgraph.memory import peak_rss_mib as peak_rss_mb  # noqa: F401 - re-exported for benchmarks
 from transforms.synthetic_video import VideoSpec, write_video
 
-CACHE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".cache", "bench")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CACHE_DIR = os.path.join(REPO, ".cache", "bench")
 
 
 def clip(duration_s: float = 60.0, width: int = 1280, height: int = 720, fps: float = 30.0,
@@ -27,6 +29,23 @@ def clip(duration_s: float = 60.0, width: int = 1280, height: int = 720, fps: fl
     return path
 
 
+def render_graph_config(out: str, videos: str, project: str | None = None) -> str:
+    """The root klio-job.yaml with its outputs under `out`, its videos at `videos`, the demo's
+    model and PCA by absolute path (and its GCP project renamed, for an emulator); returns the
+    path of the rendered file."""
+    with open(os.path.join(REPO, "klio-job.yaml"), encoding="utf-8") as fh:
+        text = fh.read()
+    text = text.replace("demo-output/", f"{out}/").replace("demo/videos", videos)
+    text = text.replace("demo/", f"{REPO}/demo/")
+    if project:
+        text = text.replace("video-iab-local", project)
+    path = os.path.join(out, "klio-job.yaml")
+    os.makedirs(out, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
+
+
 def best_time(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
     """(median seconds over `repeats` runs, last result)."""
     times, result = [], None
@@ -37,27 +56,13 @@ def best_time(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory in MiB: VmHWM (the high-water mark of its own address
-    space; ru_maxrss would also count what a spawning parent held before exec)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def figure(name: str, value: float, unit: str, baseline: float, **extra) -> dict:
+def figure(name: str, value: float, unit: str, baseline: float | None, **extra) -> dict:
     """Print and return one figure. Values are throughputs (higher is better), so
-    ratio = ours / baseline > 1 means we are faster."""
-    ratio = value / baseline
+    ratio = ours / baseline > 1 means we are faster. baseline None: a figure with nothing to
+    compare against in the same run (ratio None)."""
+    ratio = None if not baseline else round(value / baseline, 3)
     record = {"figure": name, "value": round(value, 4), "unit": unit,
-              "baseline": round(baseline, 4), "ratio": round(ratio, 3)}
+              "baseline": None if baseline is None else round(baseline, 4), "ratio": ratio}
     record.update(extra)
     print(json.dumps(record), flush=True)
     return record

@@ -138,7 +138,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     n = args.clips or (4 if args.quick else 8)
     rounds = args.rounds or (2 if args.quick else 3)
-    paths = [clip(60.0, seed=i, category=3 + i) for i in range(n)]
+    paths = [clip(60.0, seed=i, category=3 + i % 6) for i in range(n)]
     print(f"[e2e] {n} clip(s) of 60 s 720p H.264, {rounds} rounds; ours = {args.workers} worker(s) of "
           f"PyAV + {args.backend}", file=sys.stderr, flush=True)
     base_runs, our_runs = [], []

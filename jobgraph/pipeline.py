@@ -199,9 +199,26 @@ def pipeline_options(graph: GraphConfig, job_name: str | None, streaming: bool, 
 class RunSummary:
     state: str
     counters: dict[str, dict[str, int]]  # job_name -> counter name -> value
+    # job_name -> distribution name -> {"min", "max", "mean", "count"} (e.g. worker-peak-rss-mib)
+    distributions: dict[str, dict[str, dict[str, float]]] = dataclasses.field(default_factory=dict)
 
     def get(self, job: str, name: str) -> int:
         return self.counters.get(job, {}).get(name, 0)
+
+
+def collect_distributions(result) -> dict[str, dict[str, dict[str, float]]]:
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    try:
+        query = result.metrics().query()
+    except Exception:  # some runners do not expose metrics
+        return out
+    for item in query.get("distributions", []):
+        value = item.committed if item.committed is not None else item.attempted
+        if value is None or not value.count:
+            continue
+        out.setdefault(item.key.metric.namespace, {})[item.key.metric.name] = {
+            "min": value.min, "max": value.max, "mean": round(value.sum / value.count, 3), "count": value.count}
+    return out
 
 
 def collect_counters(result) -> dict[str, dict[str, int]]:
@@ -245,7 +262,8 @@ def run(graph: GraphConfig, *, job_name: str | None = None, streaming: bool | No
         close_all()
         if reporter is not None:
             reporter.stop()
-    summary = RunSummary(state=str(state), counters=collect_counters(result))
+    summary = RunSummary(state=str(state), counters=collect_counters(result),
+                         distributions=collect_distributions(result))
     if counters_path:
         write_counters(counters_path, summary)
     return summary
@@ -259,7 +277,8 @@ def write_counters(path: str, summary: "RunSummary") -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, suffix=".tmp") as fh:
-        json.dump({"state": summary.state, "counters": summary.counters}, fh, indent=2, sort_keys=True)
+        json.dump({"state": summary.state, "counters": summary.counters,
+                   "distributions": summary.distributions}, fh, indent=2, sort_keys=True)
     os.replace(fh.name, path)
 
 

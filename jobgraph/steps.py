@@ -188,7 +188,9 @@ def storage_path_hint(job: JobConfig, msg: KlioMessage) -> str:
 
 
 class CountProcessed(beam.DoFn):
-    """The job's own outputs (what run() returned) count as `kmsg-success`."""
+    """The job's own outputs (what run() returned) count as `kmsg-success`; each bundle also
+    reports the worker process's peak memory (distribution `worker-peak-rss-mib`: its max is
+    the largest worker's peak)."""
 
     def __init__(self, job_name: str):
         self.job_name = job_name
@@ -196,6 +198,13 @@ class CountProcessed(beam.DoFn):
     def process(self, msg):
         counter(self.job_name, "kmsg-success").inc()
         yield msg
+
+    def finish_bundle(self):
+        from apache_beam.metrics import Metrics
+
+        from jobgraph.memory import peak_rss_mib
+
+        Metrics.distribution(self.job_name, "worker-peak-rss-mib").update(int(peak_rss_mib()))
 
 
 class CountDeadLetters(beam.DoFn):

@@ -1,0 +1,109 @@
+"""`python -m benchmarks latency [--quick]`: streaming latency, upload event to label file.
+
+Google's Pub/Sub emulator on loopback; the root graph (video-features -> video-iab) running as
+two streaming pipelines (`klio job run --direct-runner --streaming`), its embedder switched to
+openvino-int8 from the conversion cache; uploads are 60-s 720p H.264 clips (the e2e clips).
+One top-down upload event is published every --interval seconds (below the graph's capacity, so
+the figure is latency, not queueing); each one's latency runs from its publish call to the
+modification time of its label file. A first upload, published before the measured ones, warms
+the pipelines (model loading); its latency is reported as the cold start.
+
+Figures: latency_p50_s, latency_p95_s, latency_max_s, cold_start_s (baseline: none; value in
+seconds, lower is better).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from benchmarks.common import REPO, figure, render_graph_config
+from benchmarks.scaling import EMBED_CACHE, listing, warm_cache
+
+PROJECT = "video-iab-latency"
+
+
+def _wait_for(path: str, timeout: float, proc: subprocess.Popen, log: str) -> float:
+    """The label file's modification time, once it exists."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(path):
+            return os.stat(path).st_mtime
+        if proc.poll() is not None:
+            raise RuntimeError(f"the streaming jobs exited ({proc.returncode}):\n{open(log).read()[-3000:]}")
+        time.sleep(0.05)
+    raise RuntimeError(f"no label file {path} within {timeout} s:\n{open(log).read()[-3000:]}")
+
+
+def measure(uploads: int, interval_s: float) -> tuple[float, list[float]]:
+    """(cold-start latency, [latency of each measured upload]) in seconds."""
+    from jobgraph.config import load_graph
+    from jobgraph.message import new_message
+    from jobgraph.resources import publish
+    from tests import servers
+
+    out = tempfile.mkdtemp(prefix="latency-")
+    videos = listing(uploads + 1)
+    try:
+        with servers.pubsub_emulator(os.path.join(out, "emulator.log")) as host:
+            env = {**os.environ, "PUBSUB_EMULATOR_HOST": host, "NO_GCE_CHECK": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
+            os.environ["PUBSUB_EMULATOR_HOST"] = host
+            config = render_graph_config(out, videos, PROJECT)
+            overrides = ["-O", "video-features:job_config.embedder.backend=openvino-int8",
+                         "-O", f"video-features:job_config.embedder.cache_dir={EMBED_CACHE}"]
+            klio = os.path.join(os.path.dirname(sys.executable), "klio")
+            subprocess.run([klio, "job", "verify", "--create-resources", "-c", config, *overrides],
+                           check=True, capture_output=True, env=env, cwd=REPO)
+            log = os.path.join(out, "pipelines.log")
+            with open(log, "wb") as fh:
+                proc = subprocess.Popen([klio, "job", "run", "--direct-runner", "--streaming", "-c", config,
+                                         *overrides], stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+                                        start_new_session=True)
+            try:
+                graph = load_graph(config)
+                job = graph.job("video-features")
+                topic = job.event_input(streaming=True).topic
+                ids = sorted(os.path.splitext(name)[0] for name in os.listdir(videos))
+
+                def one(video_id: str) -> float:
+                    data = new_message(video_id, job=job.identity, top_down=True).SerializeToString()
+                    sent = time.time()
+                    publish(topic, [data])
+                    return _wait_for(os.path.join(out, "labels", f"{video_id}.json"), 900, proc, log) - sent
+
+                cold = one(ids[0])
+                print(f"[latency] cold start {cold:.1f} s", file=sys.stderr, flush=True)
+                latencies = []
+                for video_id in ids[1:]:
+                    started = time.time()
+                    latencies.append(one(video_id))
+                    print(f"[latency] {video_id}: {latencies[-1]:.2f} s", file=sys.stderr, flush=True)
+                    time.sleep(max(0.0, interval_s - (time.time() - started)))
+                return cold, latencies
+            finally:
+                servers.stop(proc)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks latency", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10 uploads (else 30)")
+    parser.add_argument("--interval", type=float, default=8.0, help="seconds between upload events (default 8)")
+    args = parser.parse_args(argv)
+    uploads = 10 if args.quick else 30
+    warm_cache()
+    cold, latencies = measure(uploads, args.interval)
+    ranked = sorted(latencies)
+    p95 = ranked[min(len(ranked) - 1, round(0.95 * (len(ranked) - 1)))]
+    extra = {"uploads": uploads, "interval_s": args.interval, "clip": "60 s 720p H.264"}
+    figure("latency_p50_s", statistics.median(latencies), "s", None, **extra)
+    figure("latency_p95_s", p95, "s", None, **extra)
+    figure("latency_max_s", ranked[-1], "s", None, **extra)
+    figure("cold_start_s", cold, "s", None, **extra)
+    return 0
