@@ -84,9 +84,9 @@ def warm_cache() -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks scaling", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="16 videos, one round (else 32, two rounds)")
+    parser.add_argument("--quick", action="store_true", help="24 videos, one round (else 32, two rounds)")
     args = parser.parse_args(argv)
-    count, rounds = (16, 1) if args.quick else (32, 2)
+    count, rounds = (24, 1) if args.quick else (32, 2)
     videos = listing(count)
     warm_cache()
     runs = {1: [], 2: []}
