@@ -26,7 +26,7 @@ class KlioCommandError(click.ClickException):
         click.echo(f"klio: error: {self.format_message()}", err=True)
 
 
-def _common(func):
+def common_options(func):
     func = click.option("-T", "--template", "templates", multiple=True, metavar="KEY=VALUE",
                         help="Template value for ${KEY} in the config.")(func)
     func = click.option("-O", "--override", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -40,7 +40,7 @@ def _common(func):
     return func
 
 
-def _load(job_dir: str, config_file: str | None, overrides, templates) -> GraphConfig:
+def load_config(job_dir: str, config_file: str | None, overrides, templates) -> GraphConfig:
     path = config_file or os.path.join(job_dir, "klio-job.yaml")
     return load_graph(path, overrides=list(overrides), templates=list(templates))
 
@@ -90,7 +90,7 @@ def job() -> None:
 
 
 @job.command("run")
-@_common
+@common_options
 @click.option("--direct-runner", is_flag=True, help="Run locally (FnApiRunner in batch, "
               "BundleBasedDirectRunner streaming) instead of the configured runner.")
 @click.option("--batch-input", type=str, default=None, help="File of IDs, one per line (batch).")
@@ -108,7 +108,7 @@ def job_run(job_name, job_dir, config_file, overrides, templates, direct_runner,
 
     if batch_input and ids:
         raise click.UsageError("give either --batch-input FILE or IDs, not both")
-    graph = _load(job_dir, config_file, overrides, templates)
+    graph = load_config(job_dir, config_file, overrides, templates)
     is_streaming = streaming if streaming is not None else graph.jobs[0].streaming
     if is_streaming and job_name is None and len(graph.jobs) > 1:
         _run_each_job(graph)
@@ -149,13 +149,13 @@ def _run_each_job(graph: GraphConfig) -> None:
 
 
 @job.command("verify")
-@_common
+@common_options
 @click.option("--create-resources", is_flag=True, help="Create what is missing.")
 def job_verify(job_name, job_dir, config_file, overrides, templates, create_resources) -> None:
     """Check (and create) topics, subscriptions, buckets and directories of every job."""
     from jobgraph.resources import graph_resources, verify
 
-    graph = _load(job_dir, config_file, overrides, templates)
+    graph = load_config(job_dir, config_file, overrides, templates)
     project = (graph.job(job_name) if job_name else graph.jobs[0]).project
     results = verify(graph_resources(graph, job_name), create_resources, project)
     for res, state in results:
@@ -171,7 +171,7 @@ def message() -> None:
 
 
 @message.command("publish")
-@_common
+@common_options
 @click.option("-f", "--force", is_flag=True, help="Reprocess even if the output exists.")
 @click.option("-p", "--ping", is_flag=True, help="Trace through the graph without doing work.")
 @click.option("-t", "--top-down", is_flag=True, help="Address anyone: the job and its descendants.")
@@ -189,7 +189,7 @@ def message_publish(job_name, job_dir, config_file, overrides, templates, force,
         raise click.UsageError("--top-down and --bottom-up are mutually exclusive")
     if non_klio and (force or ping or bottom_up or payload):
         raise click.UsageError("--non-klio cannot be combined with --force, --ping, --bottom-up or --payload")
-    graph = _load(job_dir, config_file, overrides, templates)
+    graph = load_config(job_dir, config_file, overrides, templates)
     if job_name is None and len(graph.jobs) > 1:
         roots = graph.roots()
         job_cfg = roots[0]

@@ -206,31 +206,39 @@ class RunSummary:
         return self.counters.get(job, {}).get(name, 0)
 
 
-def collect_distributions(result) -> dict[str, dict[str, dict[str, float]]]:
-    out: dict[str, dict[str, dict[str, float]]] = {}
+def _metric_results(result, kind: str) -> list:
+    """(metric key, value) of every `kind` ("counters" | "distributions") result; committed values
+    where the runner has them, else attempted; [] when the runner exposes no metrics."""
     try:
         query = result.metrics().query()
     except Exception:  # some runners do not expose metrics
-        return out
-    for item in query.get("distributions", []):
-        value = item.committed if item.committed is not None else item.attempted
+        return []
+    return [(item.key.metric, item.committed if item.committed is not None else item.attempted)
+            for item in query.get(kind, [])]
+
+
+def collect_distributions(result) -> dict[str, dict[str, dict[str, float]]]:
+    """namespace -> name -> {"min", "max", "mean", "count"}, merged over the steps reporting it."""
+    merged: dict[tuple[str, str], list] = {}
+    for metric, value in _metric_results(result, "distributions"):
         if value is None or not value.count:
             continue
-        out.setdefault(item.key.metric.namespace, {})[item.key.metric.name] = {
-            "min": value.min, "max": value.max, "mean": round(value.sum / value.count, 3), "count": value.count}
+        low, high, total, count = merged.get((metric.namespace, metric.name), (value.min, value.max, 0, 0))
+        merged[(metric.namespace, metric.name)] = (min(low, value.min), max(high, value.max),
+                                                   total + value.sum, count + value.count)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for (namespace, name), (low, high, total, count) in merged.items():
+        out.setdefault(namespace, {})[name] = {"min": low, "max": high, "mean": round(total / count, 3),
+                                               "count": count}
     return out
 
 
 def collect_counters(result) -> dict[str, dict[str, int]]:
+    """namespace -> counter name -> value, summed over the steps reporting it."""
     counters: dict[str, dict[str, int]] = {}
-    try:
-        query = result.metrics().query()
-    except Exception:  # some runners do not expose metrics
-        return counters
-    for item in query.get("counters", []):
-        value = item.committed if item.committed is not None else item.attempted
-        namespace = counters.setdefault(item.key.metric.namespace, {})
-        namespace[item.key.metric.name] = namespace.get(item.key.metric.name, 0) + int(value or 0)
+    for metric, value in _metric_results(result, "counters"):
+        namespace = counters.setdefault(metric.namespace, {})
+        namespace[metric.name] = namespace.get(metric.name, 0) + int(value or 0)
     return counters
 
 

@@ -226,6 +226,11 @@ class Embedder:
                                  backend=config.backend, precision=str(precision))
 
     @property
+    def cache_hit(self) -> bool:
+        """True when the backend's converted model came from config.cache_dir."""
+        return bool(getattr(self._embed, "cache_hit", False))
+
+    @property
     def model(self):
         if self._model is None:
             self._model = build_inception(self.config)

@@ -1,4 +1,5 @@
-"""`klio features ...`: extract / show / fit-pca for one video or a set of feature files.
+"""`klio features ...`: extract / show / fit-pca for one video or a set of feature files, and
+convert (fill the embedder's conversion cache from a job's config, e.g. when building an image).
 
 Errors exit non-zero with one line `klio features: <reason>: <message>` on stderr.
 """
@@ -10,6 +11,7 @@ import sys
 
 import click
 
+from jobgraph.cli import common_options, load_config
 from transforms.decode import DecodeConfig, VideoRejected
 
 
@@ -127,3 +129,29 @@ def fit_pca_command(features_glob, output, dims, sample, seed):
         _fail("bad-input", str(exc))
     click.echo(json.dumps({"output": output, "files": len(paths), "frames_seen": seen,
                            "frames_used": len(reservoir), "dims": dims}))
+
+
+@features.command()
+@common_options
+def convert(job_name, job_dir, config_file, overrides, templates):
+    """Build the features job's embedder once, filling its conversion cache (embedder.cache_dir).
+
+    Run it where the worker image is built, so workers load the converted model in seconds
+    without building the Keras model. Prints {"job", "backend", "cache_dir", "cache_hit"}.
+    """
+    from jobgraph.config import ConfigError
+    from model.embedder import get_embedder
+    from transforms.job_settings import features_config
+
+    try:
+        graph = load_config(job_dir, config_file, overrides, templates)
+        job = graph.job(job_name or "video-features")
+        embedder_config = features_config(job).embedder
+    except (ConfigError, KeyError, ValueError) as exc:
+        _fail("bad-config", str(exc))
+    if embedder_config.cache_dir is None or not embedder_config.backend.startswith("openvino"):
+        _fail("nothing-to-convert", f"job {job.job_name}: embedder backend {embedder_config.backend!r} with "
+              f"cache_dir {embedder_config.cache_dir!r}; conversion needs an openvino-* backend and a cache_dir")
+    embedder = get_embedder(embedder_config)
+    click.echo(json.dumps({"job": job.job_name, "backend": embedder_config.backend,
+                           "cache_dir": embedder_config.cache_dir, "cache_hit": embedder.cache_hit}))
