@@ -7,6 +7,7 @@ the frames is made in Python.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -146,18 +147,13 @@ def build(precision: str, keras_model, cache_dir: str | None, calibration_frames
     """
     import openvino as ov
 
+    from model.embed_backends import materialise
+
     if precision != "int8":
         calibration_frames = None
     core = ov.Core()
     cache_hit = False
-    from model.embed_backends import materialise
-
-    built = []
-
-    def model():
-        if not built:
-            built.append(materialise(keras_model))
-        return built[0]
+    model = functools.cache(lambda: materialise(keras_model))  # built at most once, only if needed
 
     if cache_dir is None:
         ov_model = _to_openvino(model())
