@@ -43,6 +43,9 @@ class EmbedderConfig:
     batch_size: frames per model call (fixed-size sub-batches; the last one may be smaller).
     batch_frames: frames per RunInference batch (BatchElements' size, counted in frames).
     calibration_frames: frames for seeded BatchNorm re-estimation and backend calibration.
+    calibration_videos: videos whose frames calibrate int8 (a glob or directory, local or
+      gs://; decoded at 1 fps, `calibration_frames` frames taken evenly over all of them); None
+      calibrates on generated scenes, fine for the seeded weights but not for real ones.
     cache_dir: where backends may cache converted models (None: no cache).
     """
 
@@ -52,6 +55,7 @@ class EmbedderConfig:
     batch_size: int = 32
     batch_frames: int = 256
     calibration_frames: int = 32
+    calibration_videos: str | None = None
     cache_dir: str | None = None
 
     def __post_init__(self):
@@ -141,6 +145,29 @@ def calibration_frames(seed: int, count: int) -> Frames:
     return np.stack(frames)
 
 
+def frames_from_videos(pattern: str, count: int) -> Frames:
+    """uint8[count,299,299,3]: `count` frames taken evenly over the 1-fps samples of every video
+    matching `pattern` (a glob, or a directory meaning every file in it; local or gs://), in
+    path order. Videos that fail to decode are skipped; raises ValueError when no frame is left."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from transforms.decode import DecodeConfig, VideoRejected, decode_video
+
+    if not any(ch in pattern for ch in "*?["):
+        pattern = FileSystems.join(pattern, "*")
+    paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    decoded = []
+    for path in paths:
+        try:
+            decoded.append(decode_video(path, DecodeConfig(size=INPUT_SIZE)).frames)
+        except VideoRejected:
+            continue
+    pool = np.concatenate(decoded) if decoded else np.zeros((0, INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+    if len(pool) == 0:
+        raise ValueError(f"no decodable video frames for calibration in {pattern} ({len(paths)} files)")
+    return pool[np.linspace(0, len(pool) - 1, count).round().astype(int)]
+
+
 def recalibrate_batchnorm(model, frames: Frames) -> None:
     """Set every BatchNormalization's moving mean/variance to the statistics of its input on
     `frames` (one training-mode pass with momentum 0; trainable weights are untouched)."""
@@ -216,8 +243,9 @@ class Embedder:
         else:
             from model import embed_backends  # written separately; imported only when asked for
 
-            calib = calibration_frames(config.seed if config.seed is not None else 0,
-                                       config.calibration_frames)
+            calib = (frames_from_videos(config.calibration_videos, config.calibration_frames)
+                     if config.calibration_videos and embedder_precision(config) == "int8" else
+                     calibration_frames(config.seed if config.seed is not None else 0, config.calibration_frames))
             self._embed = embed_backends.create_backend(config.backend, lambda: self.model,
                                                         config.cache_dir, calib,
                                                         source_key=weights_source_key(config))

@@ -2,7 +2,8 @@
 
 video-features:
   decode:   {fps: 1.0, max_frames: 300, policy: head|uniform, max_pixels, max_duration_s, max_file_bytes, threads}
-  embedder: {weights: imagenet|seeded|PATH, seed: N (with seeded), backend: keras-fp32|openvino-bf16|..., batch_size, cache_dir}
+  embedder: {weights: imagenet|seeded|PATH, seed: N (with seeded), backend: keras-fp32|openvino-bf16|..., batch_size, cache_dir,
+            calibration_frames, calibration_videos}
   pca: PATH.npz or null (null: 2048-d float16 features)
   decode_ahead: 0 (videos decoded ahead in a helper process; transforms.extract.FeaturesConfig)
 video-iab:
@@ -58,8 +59,9 @@ def features_config(job: JobConfig):
         raise ConfigError(job.source, f"job {job.job_name}: job_config.data.outputs.0.file_suffix",
                           ".tfrecord", job.data_output.file_suffix)
     embedder = dict(_section(job, "embedder"))
-    if "cache_dir" in embedder:
-        embedder["cache_dir"] = _path(job, embedder["cache_dir"])
+    for key in ("cache_dir", "calibration_videos"):
+        if key in embedder:
+            embedder[key] = _path(job, embedder[key])
     if embedder.get("weights") not in (None, "imagenet", "seeded"):
         embedder["weights"] = _path(job, embedder["weights"])
     decode_ahead = job.user.get("decode_ahead", 0)
