@@ -18,11 +18,13 @@ USER worker
 ENV KERAS_HOME=/home/worker/.cache/keras
 
 # Optional: bake the converted embedder into the image so workers start in seconds without
-# building the Keras model (fetches the ImageNet weights at build time). Point
+# building the Keras model (fetches the ImageNet weights at build time; calibration/ holds a
+# handful of sample uploads for the int8 calibration, COPY it in first). Point
 # embedder.backend/cache_dir at it in klio-job.yaml (or -O) and uncomment:
 # RUN klio features convert -c klio-job.yaml \
-#       -O video-features:job_config.embedder.weights=imagenet \
+#       -O video-features:job_config.embedder.weights=imagenet -O video-features:job_config.embedder.seed=null \
 #       -O video-features:job_config.embedder.backend=openvino-int8 \
+#       -O video-features:job_config.embedder.calibration_videos=calibration/ \
 #       -O video-features:job_config.embedder.cache_dir=/home/worker/.cache/embed-backends
 
 # The Beam SDK harness entry point of the base image.
