@@ -243,9 +243,11 @@ class Embedder:
         else:
             from model import embed_backends  # written separately; imported only when asked for
 
-            calib = (frames_from_videos(config.calibration_videos, config.calibration_frames)
-                     if config.calibration_videos and embedder_precision(config) == "int8" else
-                     calibration_frames(config.seed if config.seed is not None else 0, config.calibration_frames))
+            calib = None  # only int8 calibrates; the other backends ignore the frames
+            if embedder_precision(config) == "int8":
+                calib = (frames_from_videos(config.calibration_videos, config.calibration_frames)
+                         if config.calibration_videos else
+                         calibration_frames(config.seed if config.seed is not None else 0, config.calibration_frames))
             self._embed = embed_backends.create_backend(config.backend, lambda: self.model,
                                                         config.cache_dir, calib,
                                                         source_key=weights_source_key(config))
