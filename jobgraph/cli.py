@@ -19,9 +19,18 @@ from importlib.metadata import entry_points
 import click
 
 from jobgraph.config import ConfigError, GraphConfig, load_graph
+from jobgraph.infra import InfrastructureError
+
+
+# Exit status of a run that finished with elements failed for infrastructure reasons.
+EXIT_INFRA_FAILURES = 3
 
 
 class KlioCommandError(click.ClickException):
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
     def show(self, file=None) -> None:
         click.echo(f"klio: error: {self.format_message()}", err=True)
 
@@ -82,6 +91,8 @@ def cli(verbose: bool) -> None:
     """Klio-compatible job-graph runtime on Apache Beam."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:  # a missing credential is reported as one line of ours (jobgraph.infra)
+        logging.getLogger("google.auth._default").setLevel(logging.ERROR)
 
 
 @cli.group()
@@ -99,10 +110,17 @@ def job() -> None:
 @click.option("--summary-json", type=click.Path(dir_okay=False), default=None,
               help="Also write the run's counters as JSON here ({job} is replaced by the job "
                    "name, or 'graph'); streaming runs rewrite it every 5 s.")
+@click.option("--create-resources", is_flag=True,
+              help="Create missing topics and subscriptions (streaming) instead of failing.")
 @click.argument("ids", nargs=-1)
 def job_run(job_name, job_dir, config_file, overrides, templates, direct_runner, batch_input,
-            streaming, summary_json, ids) -> None:
-    """Run the graph (or one job): batch over IDs, or streaming from Pub/Sub."""
+            streaming, summary_json, create_resources, ids) -> None:
+    """Run the graph (or one job): batch over IDs, or streaming from Pub/Sub.
+
+    Exit status: 0 when the run finished (data problems are dead letters, counted in the
+    summary); 1 on a configuration or infrastructure error (one line, before any work);
+    3 when the run finished but some elements failed for infrastructure reasons (a rerun
+    retries them)."""
     from jobgraph.pipeline import run
     from jobgraph.summary import print_summary
 
@@ -115,10 +133,16 @@ def job_run(job_name, job_dir, config_file, overrides, templates, direct_runner,
         return
     counters_path = summary_json.replace("{job}", job_name or "graph") if summary_json else None
     summary = run(graph, job_name=job_name, streaming=streaming, direct_runner=direct_runner,
-                  ids=list(ids) if ids else None, ids_file=batch_input, counters_path=counters_path)
+                  ids=list(ids) if ids else None, ids_file=batch_input, counters_path=counters_path,
+                  create_resources=create_resources)
     print_summary(summary, graph, job_name)
     if summary.state not in ("DONE", "PipelineState.DONE"):
         raise KlioCommandError(f"pipeline ended in state {summary.state}")
+    failed = summary.infrastructure_failures()
+    if failed:
+        counts = ", ".join(f"{job}: {n}" for job, n in sorted(failed.items()))
+        raise KlioCommandError(f"elements failed for infrastructure reasons ({counts}); see the "
+                               "dead letters, fix the cause and rerun", exit_code=EXIT_INFRA_FAILURES)
 
 
 def _run_each_job(graph: GraphConfig) -> None:
@@ -229,7 +253,7 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (ConfigError, ValueError, OSError) as exc:
+    except (ConfigError, InfrastructureError, ValueError, OSError) as exc:
         click.echo(f"klio: error: {exc}", err=True)
         sys.exit(1)
     except Exception as exc:  # one line, not a trace; -v logging shows details

@@ -6,7 +6,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
+
+ELEMENT_LIMIT = 300     # characters of the element kept
+MESSAGE_LIMIT = 2000    # characters of the explanation kept
+RAW_LIMIT = 16 * 1024   # bytes of an unparseable message kept (JSON-escaped: up to ~6x)
+
+
+def _clip(text: str, limit: int) -> str:
+    """At most `limit` characters, saying the original length when cut (idempotent)."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    suffix = f"... ({len(text)} characters)"
+    return text[: limit - len(suffix)] + suffix
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,7 +35,10 @@ class DeadLetter:
     message: a human-readable explanation.
     attempt: 1 for the first failure of this element in this job.
     timestamp: ISO-8601 UTC.
-    raw: for unparseable messages, the raw bytes (latin-1 decoded) so nothing is lost.
+    raw: for unparseable messages, the raw bytes (latin-1 decoded), at most RAW_LIMIT of them;
+      raw_length and raw_sha256 describe the whole, so a truncated record still identifies it.
+    Records are bounded (a few tens of KiB at most) whatever the input: element, message and
+    raw are truncated, so a record always fits in a Pub/Sub message.
     """
 
     job: str
@@ -34,6 +51,18 @@ class DeadLetter:
     timestamp: str = dataclasses.field(
         default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat())
     raw: str | None = None
+    raw_length: int | None = None
+    raw_sha256: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "element", _clip(self.element, ELEMENT_LIMIT))
+        object.__setattr__(self, "message", _clip(self.message, MESSAGE_LIMIT))
+
+    @classmethod
+    def with_raw(cls, raw: bytes, **fields) -> "DeadLetter":
+        """A record keeping the first RAW_LIMIT bytes of `raw`, its length and its SHA-256."""
+        return cls(raw=raw[:RAW_LIMIT].decode("latin-1"), raw_length=len(raw),
+                   raw_sha256=hashlib.sha256(raw).hexdigest(), **fields)
 
     @classmethod
     def from_exception(cls, job: str, element: str, stage: str, exc: BaseException,

@@ -10,10 +10,8 @@ from apache_beam.io import fileio
 from jobgraph.config import ConfigError, JobConfig
 from jobgraph.deadletter import DeadLetter
 from jobgraph.progress import ShowProgress
-from jobgraph.storage import id_from_path
+from jobgraph.storage import id_from_path, owner_tag
 from jobgraph.steps import IdsToMessages, ParseMessages, counter
-
-
 
 
 def _serialize(msg) -> bytes:
@@ -54,15 +52,15 @@ def read_batch_events(p, job: JobConfig, ids: list[str] | None = None, ids_file:
     label = f"[{job.job_name}] Read Event Input"
     if ids is not None:
         lines = p | label >> beam.Create(list(ids))
-    elif ids_file is not None:
-        lines = p | label >> beam.io.ReadFromText(ids_file)
+    elif ids_file is not None:  # bytes: a line that is not UTF-8 is one dead letter
+        lines = p | label >> beam.io.ReadFromText(ids_file, coder=beam.coders.BytesCoder())
     else:
         io = job.event_input(streaming=False)
         if io is None:
             raise ConfigError(job.source, f"job {job.job_name}: job_config.events.inputs",
                               "a file or listing input, or IDs / --batch-input on the command line")
         if io.type == "file":
-            lines = p | label >> beam.io.ReadFromText(io.location)
+            lines = p | label >> beam.io.ReadFromText(io.location, coder=beam.coders.BytesCoder())
         else:  # listing: IDs are the names of the objects in a data location
             location = io.location or (job.data_input.location if job.data_input else None)
             suffix = io.file_suffix or (job.data_input.file_suffix if job.data_input and not io.location else "")
@@ -80,8 +78,9 @@ def read_batch_events(p, job: JobConfig, ids: list[str] | None = None, ids_file:
     return parsed.messages, parsed.dead_letter
 
 
-def write_events(messages, job: JobConfig, streaming: bool) -> None:
-    """Event output: serialized messages to Pub/Sub, or one element per line to text files."""
+def write_events(messages, job: JobConfig, streaming: bool, run_id: str) -> None:
+    """Event output: serialized messages to Pub/Sub, or one element per line to text files
+    `{location}/{run_id}-*.txt` (one set per run: a later run never overwrites them)."""
     io = job.event_output(streaming)
     name = job.job_name
     counted = messages | f"[{name}] Count Output" >> beam.ParDo(_Count(name, "kmsg-output"))
@@ -94,7 +93,8 @@ def write_events(messages, job: JobConfig, streaming: bool) -> None:
          | f"[{name}] Write Event Output" >> beam.io.WriteToPubSub(io.topic))
     else:
         (counted | f"[{name}] Output Elements" >> beam.Map(_element_text)
-         | f"[{name}] Write Event Output" >> beam.io.WriteToText(io.location))
+         | f"[{name}] Write Event Output" >> beam.io.WriteToText(
+             f"{io.location.rstrip('/')}/{run_id}", file_name_suffix=".txt"))
 
 
 def publish_to_topic(messages, topic: str, label: str) -> None:
@@ -121,8 +121,23 @@ def write_dead_letters(letters, job: JobConfig, streaming: bool, run_id: str) ->
     else:
         location = io.location if io is not None else default_dead_letter_location(job)
         as_json | f"[{name}] Write Dead Letters" >> beam.io.WriteToText(
-            f"{location.rstrip('/')}/{run_id}", file_name_suffix=".jsonl")
+            f"{location.rstrip('/')}/{run_id}", file_name_suffix=".jsonl", skip_if_empty=True)
 
 
 def new_run_id() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    """`{UTC time}-{pid}@{host}`: names a batch run's event and dead-letter files, and so the
+    `beam-temp-*` folders Beam stages them in, which tells a later run whether they are a dead
+    run's leftovers (storage.sweep_dead_writers)."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{stamp}-{owner_tag()}"
+
+
+def local_output_folders(job: JobConfig) -> list[str]:
+    """The folders a batch run of `job` writes files into (data, events, dead letters)."""
+    folders = [job.data_output.location] if job.data_output is not None else []
+    events = job.event_output(streaming=False)
+    if events is not None and events.location:
+        folders.append(events.location)
+    dead = job.dead_letter(streaming=False)
+    folders.append(dead.location if dead is not None and dead.location else default_dead_letter_location(job))
+    return folders

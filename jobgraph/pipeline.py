@@ -21,12 +21,13 @@ from typing import Any, Callable
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from jobgraph import eventio
+from jobgraph import eventio, infra, storage
 from jobgraph.progress import close_all
 from jobgraph.config import ConfigError, GraphConfig, JobConfig
 from jobgraph.message import KlioMessage
-from jobgraph.steps import (DEAD_LETTER, INPUT_MISSING, PASS_THRU, CountDeadLetters, CountProcessed,
-                            RequestUpstream, RouteMessages, local_counts)
+from jobgraph.steps import (DEAD_LETTER, INFRASTRUCTURE_REASONS, INPUT_MISSING, PASS_THRU,
+                            CountDeadLetters, CountProcessed, RequestUpstream, RouteMessages,
+                            local_counts)
 
 log = logging.getLogger("jobgraph")
 
@@ -137,7 +138,7 @@ class _Builder:
         if user_dead is not None:
             dead.append(user_dead | label + "Count Dead Letters" >> beam.ParDo(CountDeadLetters(name)))
         event_output = [output] + pass_thru | label + "Flatten to Output" >> beam.Flatten()
-        eventio.write_events(event_output, job, self.streaming)
+        eventio.write_events(event_output, job, self.streaming, self.run_id)
         letters = dead | label + "Flatten Dead Letters" >> beam.Flatten()
         eventio.write_dead_letters(letters, job, self.streaming, self.run_id)
         return event_output
@@ -201,6 +202,16 @@ class RunSummary:
     counters: dict[str, dict[str, int]]  # job_name -> counter name -> value
     # job_name -> distribution name -> {"min", "max", "mean", "count"} (e.g. worker-peak-rss-mib)
     distributions: dict[str, dict[str, dict[str, float]]] = dataclasses.field(default_factory=dict)
+    run_id: str = ""  # names the batch run's event and dead-letter files
+
+    def infrastructure_failures(self) -> dict[str, int]:
+        """job_name -> elements dead-lettered for infrastructure reasons (storage errors)."""
+        out = {}
+        for job, counters in self.counters.items():
+            failed = sum(counters.get(f"dead-letter:{reason}", 0) for reason in INFRASTRUCTURE_REASONS)
+            if failed:
+                out[job] = failed
+        return out
 
     def get(self, job: str, name: str) -> int:
         return self.counters.get(job, {}).get(name, 0)
@@ -245,11 +256,14 @@ def collect_counters(result) -> dict[str, dict[str, int]]:
 def run(graph: GraphConfig, *, job_name: str | None = None, streaming: bool | None = None,
         direct_runner: bool = False, ids: list[str] | None = None, ids_file: str | None = None,
         extra_options: dict | None = None, blocking: bool = True, counters_path: str | None = None,
-        counters_every_s: float = 5.0) -> RunSummary:
+        counters_every_s: float = 5.0, create_resources: bool = False) -> RunSummary:
     """Build and run; blocks until the pipeline finishes (batch) or is cancelled (streaming).
 
     counters_path: write the counters there as JSON at the end, and every `counters_every_s`
     seconds while a streaming pipeline runs.
+    create_resources: create missing topics and subscriptions instead of failing.
+    Raises infra.InfrastructureError before building anything when a bucket, topic,
+    subscription or credential the run needs is missing or unreachable.
     """
     job = graph.job(job_name) if job_name else graph.jobs[0]
     streaming = job.streaming if streaming is None else streaming
@@ -257,8 +271,11 @@ def run(graph: GraphConfig, *, job_name: str | None = None, streaming: bool | No
         raise ConfigError(graph.source, "pipeline_options.streaming",
                           "false when IDs or --batch-input are given (streaming reads Pub/Sub)")
     options = pipeline_options(graph, job_name, streaming, direct_runner, extra_options)
+    infra.preflight([job] if streaming and job_name else graph.jobs, streaming, create_resources)
+    sweep_leftovers(graph)
     pipeline = beam.Pipeline(options=options)
-    build(pipeline, graph, job_name=job_name, streaming=streaming, ids=ids, ids_file=ids_file)
+    run_id = eventio.new_run_id()
+    build(pipeline, graph, job_name=job_name, streaming=streaming, ids=ids, ids_file=ids_file, run_id=run_id)
     result = pipeline.run()
     reporter = None
     if streaming and counters_path:
@@ -271,10 +288,20 @@ def run(graph: GraphConfig, *, job_name: str | None = None, streaming: bool | No
         if reporter is not None:
             reporter.stop()
     summary = RunSummary(state=str(state), counters=collect_counters(result),
-                         distributions=collect_distributions(result))
+                         distributions=collect_distributions(result), run_id=run_id)
     if counters_path:
         write_counters(counters_path, summary)
     return summary
+
+
+def sweep_leftovers(graph: GraphConfig) -> None:
+    """Remove what killed runs left in the graph's local output folders (their temporary files
+    and `beam-temp-*` folders; never a live run's). Every job's folders: a run of one job may
+    write its parent's outputs (bottom-up fill)."""
+    for job in graph.jobs:
+        for folder in eventio.local_output_folders(job):
+            for path in storage.sweep_dead_writers(folder):
+                log.info("removed %s, left by a run that died", path)
 
 
 def write_counters(path: str, summary: "RunSummary") -> None:
@@ -285,7 +312,7 @@ def write_counters(path: str, summary: "RunSummary") -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, suffix=".tmp") as fh:
-        json.dump({"state": summary.state, "counters": summary.counters,
+        json.dump({"state": summary.state, "run_id": summary.run_id, "counters": summary.counters,
                    "distributions": summary.distributions}, fh, indent=2, sort_keys=True)
     os.replace(fh.name, path)
 

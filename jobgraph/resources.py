@@ -9,6 +9,7 @@ import dataclasses
 import os
 from typing import Iterable
 
+from jobgraph import infra
 from jobgraph.config import GraphConfig, JobConfig
 from jobgraph.eventio import default_dead_letter_location
 
@@ -70,61 +71,99 @@ def graph_resources(graph: GraphConfig, job_name: str | None = None) -> list[Res
 
 
 def verify(resources: Iterable[Resource], create: bool, project: str) -> list[tuple[Resource, str]]:
-    """Return (resource, state) with state "ok", "created" or "missing"."""
-    from google.api_core import exceptions as gexc
+    """Return (resource, state) with state "ok", "created" or "missing".
 
+    Raises infra.InfrastructureError (one line naming the cause and the fix) when a service is
+    unreachable or there are no credentials; each remote call is bounded by CHECK_TIMEOUT_S.
+    """
+    resources = list(resources)
     results = []
-    publisher = subscriber = storage_client = None
+    clients: dict[str, object] = {}
     for res in resources:
-        if res.kind == "topic":
-            from google.cloud import pubsub_v1
-            publisher = publisher or pubsub_v1.PublisherClient()
-            try:
-                publisher.get_topic(request={"topic": res.name})
-                state = "ok"
-            except gexc.NotFound:
-                state = "missing"
-                if create:
-                    publisher.create_topic(request={"name": res.name})
-                    state = "created"
-        elif res.kind == "subscription":
-            from google.cloud import pubsub_v1
-            subscriber = subscriber or pubsub_v1.SubscriberClient()
-            try:
-                subscriber.get_subscription(request={"subscription": res.name})
-                state = "ok"
-            except gexc.NotFound:
-                state = "missing"
-                if create and res.topic:
-                    subscriber.create_subscription(
-                        request={"name": res.name, "topic": res.topic, "ack_deadline_seconds": 60})
-                    state = "created"
-        elif res.kind == "bucket":
-            from google.cloud import storage
-            storage_client = storage_client or storage.Client(project=project)
-            if storage_client.lookup_bucket(res.name) is not None:
-                state = "ok"
-            elif create:
-                storage_client.create_bucket(res.name)
-                state = "created"
-            else:
-                state = "missing"
-        else:
-            if os.path.isdir(res.name):
-                state = "ok"
-            elif create:
-                os.makedirs(res.name, exist_ok=True)
-                state = "created"
-            else:
-                state = "missing"
+        try:
+            state = _verify_one(res, create, project, clients)
+        except infra.InfrastructureError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a service failure is one line, not a trace
+            if res.kind == "bucket":
+                raise infra.InfrastructureError(
+                    f"Cloud Storage unreachable ({type(exc).__name__} on gs://{res.name})") from exc
+            raise infra.pubsub_error(exc, res.name) from exc
         results.append((res, state))
     return results
 
 
-def publish(topic: str, payloads: Iterable[bytes], timeout: float = 60.0) -> list[str]:
-    """Publish each payload to `topic`; returns the message IDs once all are acknowledged."""
+def _client(clients: dict, kind: str, project: str):
+    if kind not in clients:
+        if kind == "bucket":
+            infra.require_credentials("Cloud Storage", "STORAGE_EMULATOR_HOST")
+            from google.cloud import storage
+            clients[kind] = storage.Client(project=project)
+        else:
+            infra.require_credentials("Pub/Sub", "PUBSUB_EMULATOR_HOST")
+            from google.cloud import pubsub_v1
+            clients[kind] = (pubsub_v1.PublisherClient() if kind == "topic"
+                             else pubsub_v1.SubscriberClient())
+    return clients[kind]
+
+
+def _verify_one(res: Resource, create: bool, project: str, clients: dict) -> str:
+    from google.api_core import exceptions as gexc
+
+    bounded = {"timeout": infra.CHECK_TIMEOUT_S, "retry": None}
+    if res.kind == "topic":
+        publisher = _client(clients, "topic", project)
+        try:
+            publisher.get_topic(request={"topic": res.name}, **bounded)
+            return "ok"
+        except gexc.NotFound:
+            if not create:
+                return "missing"
+            publisher.create_topic(request={"name": res.name}, **bounded)
+            return "created"
+    if res.kind == "subscription":
+        subscriber = _client(clients, "subscription", project)
+        try:
+            subscriber.get_subscription(request={"subscription": res.name}, **bounded)
+            return "ok"
+        except gexc.NotFound:
+            if not (create and res.topic):
+                return "missing"
+            infra.create_subscription(subscriber, res.name, res.topic)
+            return "created"
+    if res.kind == "bucket":
+        client = _client(clients, "bucket", project)
+        if client.bucket(res.name).exists(**bounded):
+            return "ok"
+        if not create:
+            return "missing"
+        client.create_bucket(res.name, **bounded)
+        return "created"
+    if os.path.isdir(res.name):
+        return "ok"
+    if not create:
+        return "missing"
+    os.makedirs(res.name, exist_ok=True)
+    return "created"
+
+
+def publish(topic: str, payloads: Iterable[bytes], timeout: float = 15.0) -> list[str]:
+    """Publish each payload to `topic`; returns the message IDs once all are acknowledged.
+
+    Fails within about `timeout` seconds with infra.InfrastructureError when Pub/Sub is
+    unreachable, the topic is missing or there are no credentials.
+    """
+    from google.api_core import exceptions as gexc
     from google.cloud import pubsub_v1
 
+    infra.require_credentials("Pub/Sub", "PUBSUB_EMULATOR_HOST")
     publisher = pubsub_v1.PublisherClient()
-    futures = [publisher.publish(topic, data) for data in payloads]
-    return [f.result(timeout=timeout) for f in futures]
+    try:
+        publisher.get_topic(request={"topic": topic}, timeout=infra.CHECK_TIMEOUT_S, retry=None)
+        futures = [publisher.publish(topic, data, timeout=timeout) for data in payloads]
+        return [f.result(timeout=timeout) for f in futures]
+    except gexc.NotFound:
+        raise infra.InfrastructureError(f"topic {topic} does not exist: run `klio job verify "
+                                        "--create-resources`") from None
+    except Exception as exc:  # noqa: BLE001
+        raise infra.pubsub_error(exc, topic) from exc

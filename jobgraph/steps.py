@@ -24,6 +24,10 @@ DEAD_LETTER = "dead_letter"
 PASS_THRU = "pass_thru"
 INPUT_MISSING = "input_missing"
 
+# Dead-letter reasons that say the infrastructure failed, not the element: the run reports
+# them with a non-zero exit (README, Guarantees), and a rerun retries them.
+INFRASTRUCTURE_REASONS = ("existence-check-failed", "write-error")
+
 
 # Process-local copy of the runtime's counters: on the local runners, which run in this process,
 # a streaming run can report them while it runs (Beam's DirectRunner metrics are not live).
@@ -62,9 +66,10 @@ def dead_letter(job_name: str, msg_or_element, stage: str, reason: str, message:
         element = msg_or_element.data.element.decode("utf-8", "replace")
     counter(job_name, "dead-letter").inc()
     counter(job_name, f"dead-letter:{reason}").inc()
-    return pvalue.TaggedOutput(DEAD_LETTER, DeadLetter(
-        job=job_name, element=str(element)[:300], stage=stage, reason=reason, message=message,
-        error_class=error_class, raw=None if raw is None else raw.decode("latin-1")))
+    fields = dict(job=job_name, element=str(element), stage=stage, reason=reason, message=message,
+                  error_class=error_class)
+    letter = DeadLetter(**fields) if raw is None else DeadLetter.with_raw(raw, **fields)
+    return pvalue.TaggedOutput(DEAD_LETTER, letter)
 
 
 class ParseMessages(beam.DoFn):
@@ -87,15 +92,26 @@ class ParseMessages(beam.DoFn):
 class IdsToMessages(beam.DoFn):
     """Batch event input: one ID per line -> a v2 message for anyone (as Klio's batch readers).
 
-    Blank lines are skipped; IDs are validated by the routing step, before any path exists.
+    Lines arrive as bytes so that one bad line is one dead letter, not a failed run: a line that
+    is not UTF-8 is dead-lettered with its bytes; a UTF-8 byte-order mark and surrounding
+    whitespace are stripped; blank lines are skipped. IDs are validated by the routing step,
+    before any path exists.
     """
 
     def __init__(self, job: JobConfig):
         self.job = job
 
     def process(self, line: str | bytes) -> Iterable:
-        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-        text = text.strip()
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                counter(self.job, "kmsg-received").inc()
+                yield dead_letter(self.job.job_name, line.decode("utf-8", "replace"), "read-ids",
+                                  "invalid-id", f"ID line is not UTF-8: {exc.reason} at byte {exc.start}",
+                                  type(exc).__name__, raw=line)
+                return
+        text = line.lstrip("\ufeff").strip()
         if text:
             yield new_message(text, top_down=True)
 

@@ -115,6 +115,11 @@ def parse_thresholds(document: dict, num_classes: int, source: str) -> np.ndarra
     return out
 
 
+def missing_files(model_dir: str, names: Sequence[str] = SERVING_FILES) -> list[str]:
+    """The files of `names` that `model_dir` (local or gs://) lacks."""
+    return [name for name in names if not FileSystems.exists(join(model_dir, name))]
+
+
 def localize(model_dir: str, names: Sequence[str] = SERVING_FILES) -> tuple[str, str | None]:
     """(local directory holding `names`, temp dir to delete or None).
 

@@ -17,6 +17,7 @@ import dataclasses
 import datetime
 import hashlib
 import json
+import math
 from typing import Any, Sequence
 
 import apache_beam as beam
@@ -60,71 +61,160 @@ def _dead(job: str, video_id: str, stage: str, exc: BaseException, reason: str |
     return beam.pvalue.TaggedOutput("dead_letter", DeadLetter.from_exception(job, video_id, stage, exc, reason))
 
 
-def metadata_from_payload(payload: bytes) -> dict | None:
-    """The upload event's JSON (a dict) from a message payload, or None when it carries none."""
-    if not payload:
-        return None
+# Upload metadata is small; anything larger or deeper is hostile, not metadata.
+MAX_METADATA_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 32
+
+
+class BadMetadata(ValueError):
+    """Upload metadata (payload or sidecar) that is present but unusable: too large, too deeply
+    nested, not a JSON object, or not a regular file."""
+
+    reason = "bad-metadata"
+
+
+def _json_depth_ok(text: str, limit: int) -> bool:
+    """Whether the brackets of `text` nest at most `limit` deep (strings are not skipped, so
+    brackets inside strings count too: an over-estimate, never an under-estimate)."""
+    depth = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif char in "]}":
+            depth -= 1
+    return True
+
+
+def _bounded_json_text(data: bytes, where: str) -> str:
+    """`data` as text when it is within MAX_METADATA_BYTES, UTF-8 and at most MAX_JSON_DEPTH
+    deep (json would recurse into deeper input until RecursionError); else BadMetadata."""
+    if len(data) > MAX_METADATA_BYTES:
+        raise BadMetadata(f"{where}: {len(data)} bytes, over the limit of {MAX_METADATA_BYTES}")
     try:
-        doc = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadMetadata(f"{where}: not UTF-8 ({exc.reason})") from None
+    if not _json_depth_ok(text, MAX_JSON_DEPTH):
+        raise BadMetadata(f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return text
+
+
+def load_metadata_json(data: bytes, where: str):
+    """Small JSON parsed safely; BadMetadata when over the limits or not JSON."""
+    try:
+        return json.loads(_bounded_json_text(data, where))
+    except ValueError as exc:
+        if isinstance(exc, BadMetadata):
+            raise
+        raise BadMetadata(f"{where}: not JSON ({exc})") from None
+
+
+def metadata_from_payload(payload: bytes) -> dict | None:
+    """The upload event's JSON (a dict) from a message payload, or None when it carries none.
+
+    A payload that is not JSON is someone else's payload (None); JSON-looking payloads over the
+    size or depth limits raise BadMetadata."""
+    if not payload or payload.lstrip()[:1] not in (b"{", b"["):
+        return None
+    text = _bounded_json_text(payload, "message payload")
+    try:
+        doc = json.loads(text)
+    except ValueError:
         return None
     if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict):
         doc = doc["metadata"]
     return doc if isinstance(doc, dict) and any(k in doc for k in METADATA_KEYS) else None
 
 
+def metadata_from_sidecar(location: str, video_id: str) -> dict | None:
+    """`{location}/{video_id}.json` as a dict, None when absent; BadMetadata when unusable."""
+    sidecar = f"{location.rstrip('/')}/{video_id}.json"
+    if not storage.exists(sidecar):
+        return None
+    try:
+        data = storage.read_bytes(sidecar, limit=MAX_METADATA_BYTES)
+    except storage.UnsafeRead as exc:
+        raise BadMetadata(str(exc)) from None
+    doc = load_metadata_json(data, sidecar)
+    if not isinstance(doc, dict):
+        raise BadMetadata(f"{sidecar}: not a JSON object")
+    return doc
+
+
+def _duration(value) -> float | None:
+    """A finite, non-negative number of seconds, or None."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # e.g. an integer of 400 digits
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
 def clean_metadata(doc: dict | None) -> dict:
-    """Keep the known keys with sane types; anything else becomes unknown (absent)."""
+    """Keep the known keys with sane types and values; anything else becomes unknown (absent)."""
     out: dict[str, Any] = {}
     for key in ("category", "language", "channel"):
-        if isinstance((doc or {}).get(key), str) and doc[key]:
-            out[key] = doc[key]
-    duration = (doc or {}).get("duration")
-    if isinstance(duration, (int, float)) and not isinstance(duration, bool) and duration >= 0:
-        out["duration"] = float(duration)
+        value = (doc or {}).get(key)
+        if isinstance(value, str) and value:
+            out[key] = value[:200]
+    duration = _duration((doc or {}).get("duration"))
+    if duration is not None:
+        out["duration"] = duration
     return out
 
 
 class ReadFeatures(beam.DoFn):
-    """KlioMessage -> (message bytes, VideoInput); unreadable feature files -> dead letter."""
+    """KlioMessage -> (message bytes, VideoInput); an unreadable feature file or unusable
+    metadata -> a dead letter for that element only (no exception leaves this step)."""
 
     def __init__(self, config: ClassifyConfig):
         self.config = config
 
     def process(self, msg: KlioMessage):
-        from transforms.features_io import read_feature_file
-
-        video_id = msg.data.element.decode("utf-8")
-        path = f"{self.config.features_location.rstrip('/')}/{video_id}.tfrecord"
+        video_id = msg.data.element.decode("utf-8", "replace")
+        stage = "read-features"
         try:
-            features = read_feature_file(path)
-            if features.num_frames == 0:
-                raise ValueError(f"{path} holds no frames")
-        except Exception as exc:  # noqa: BLE001 - every failure is a record
-            yield _dead(self.config.job_name, video_id, "read-features", exc, "bad-feature-file")
+            features = self._features(video_id)
+            stage = "metadata"
+            metadata, source = self._metadata(msg, video_id)
+        except BadMetadata as exc:
+            yield _dead(self.config.job_name, video_id, stage, exc)
             return
-        metadata = metadata_from_payload(msg.data.payload)
-        source = "payload" if metadata is not None else "unknown"
-        if metadata is None and self.config.metadata_location:
-            sidecar = f"{self.config.metadata_location.rstrip('/')}/{video_id}.json"
-            try:
-                if storage.exists(sidecar):
-                    doc = json.loads(storage.read_bytes(sidecar))
-                    if not isinstance(doc, dict):
-                        raise ValueError(f"{sidecar}: not a JSON object")
-                    metadata, source = doc, "sidecar"
-            except (ValueError, OSError):  # unreadable metadata is unknown, never an error
-                Metrics.counter(NAMESPACE, "metadata-sidecar-unreadable").inc()
-                metadata = None
-        metadata = clean_metadata(metadata)
-        if not metadata:
-            source = "unknown"
+        except Exception as exc:  # noqa: BLE001 - every failure is a record
+            reason = "bad-feature-file" if stage == "read-features" else "bad-metadata"
+            yield _dead(self.config.job_name, video_id, stage, exc, reason)
+            return
         # The video's own duration stands in when the upload did not say (not upload metadata).
         if "duration" not in metadata and features.context.get("duration_s") is not None:
-            metadata["duration"] = float(features.context["duration_s"])
+            duration = _duration(features.context["duration_s"])
+            if duration is not None:
+                metadata["duration"] = duration
         Metrics.counter(NAMESPACE, f"metadata-{source}").inc()
         yield msg.SerializeToString(), VideoInput(video_id, features.frames, features.num_frames,
                                                   metadata, source)
+
+    def _features(self, video_id: str):
+        from transforms.features_io import read_feature_file
+
+        path = f"{self.config.features_location.rstrip('/')}/{video_id}.tfrecord"
+        features = read_feature_file(path)
+        if features.num_frames == 0:
+            raise ValueError(f"{path} holds no frames")
+        return features
+
+    def _metadata(self, msg: KlioMessage, video_id: str) -> tuple[dict, str]:
+        """(cleaned metadata, source: "payload" | "sidecar" | "unknown")."""
+        metadata = metadata_from_payload(msg.data.payload)
+        source = "payload" if metadata is not None else "unknown"
+        if metadata is None and self.config.metadata_location:
+            metadata = metadata_from_sidecar(self.config.metadata_location, video_id)
+            source = "sidecar" if metadata is not None else "unknown"
+        metadata = clean_metadata(metadata)
+        return metadata, (source if metadata else "unknown")
 
 
 @dataclasses.dataclass
@@ -194,11 +284,22 @@ def merge_textual(labels: list[dict], textual: list[dict]) -> list[dict]:
         key = str(item["id"])
         if key in merged:
             merged[key]["source"] = "visual+textual"
-            merged[key]["textual_score"] = item.get("score")
+            merged[key]["textual_score"] = _score(item.get("score"))
         else:
             merged[key] = {"id": key, "name": item.get("name"), "tier_path": item.get("tier_path"),
-                           "score": item.get("score"), "source": "textual"}
-    return sorted(merged.values(), key=lambda x: -(x.get("score") or 0.0))
+                           "score": _score(item.get("score")), "source": "textual"}
+    return sorted(merged.values(), key=lambda x: -(_score(x.get("score")) or 0.0))
+
+
+def _score(value) -> float | None:
+    """A textual model's score when it is a finite number, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        value = float(value)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 class WriteLabels(beam.DoFn):
@@ -213,15 +314,18 @@ class WriteLabels(beam.DoFn):
         path = f"{self.config.textual_location.rstrip('/')}/{video_id}.json"
         if not storage.exists(path):
             return None
-        doc = json.loads(storage.read_bytes(path))
-        return doc.get("labels", []) if isinstance(doc, dict) else doc
+        doc = load_metadata_json(storage.read_bytes(path, limit=MAX_METADATA_BYTES), path)
+        labels = doc.get("labels", []) if isinstance(doc, dict) else doc
+        if not isinstance(labels, list):
+            raise BadMetadata(f"{path}: labels are not a list")
+        return labels
 
     def process(self, element):
         key, item, prediction = element
-        msg = KlioMessage.FromString(key)
         try:
+            msg = KlioMessage.FromString(key)
             labels = prediction["labels"]
-            textual = self._textual(item.video_id)
+            textual = self._textual(item.video_id)  # BadMetadata: a dead letter of its own reason
             labels = merge_textual(labels, textual or []) if textual is not None else [
                 {**label, "source": "visual"} for label in labels]
             doc = {
@@ -236,6 +340,9 @@ class WriteLabels(beam.DoFn):
             }
             path = f"{self.config.labels_location.rstrip('/')}/{item.video_id}.json"
             storage.write_atomically(path, json.dumps(doc, indent=1).encode("utf-8"))
+        except BadMetadata as exc:
+            yield _dead(self.config.job_name, item.video_id, "textual-labels", exc)
+            return
         except Exception as exc:  # noqa: BLE001
             yield _dead(self.config.job_name, item.video_id, "write-labels", exc, "write-error")
             return

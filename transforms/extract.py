@@ -106,7 +106,13 @@ class CheckExisting(beam.DoFn):
             Metrics.counter(NAMESPACE, "dead-letters-validate-id").inc()
             return
         out = feature_path(self.config.output_location, video_id)
-        if self.config.skip_existing and FileSystems.exists(out):
+        try:
+            exists = self.config.skip_existing and FileSystems.exists(out)
+        except Exception as exc:  # noqa: BLE001 - storage errors must not kill the pipeline
+            yield beam.pvalue.TaggedOutput("dead_letter", _dead(
+                self.config, video_id, "check-existing", exc, reason="existence-check-failed"))
+            return
+        if exists:
             Metrics.counter(NAMESPACE, "videos-skipped-existing").inc()
             yield beam.pvalue.TaggedOutput("skipped", (video_id, out, *passthrough))
             return

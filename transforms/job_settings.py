@@ -76,6 +76,16 @@ def features_config(job: JobConfig):
         id_pattern=job.id_pattern)
 
 
+def _require_model_files(job: JobConfig, model_dir: str) -> None:
+    """A missing model is an infrastructure problem: fail before the run, not per element."""
+    from model.artifacts import missing_files
+
+    missing = missing_files(model_dir)
+    if missing:
+        raise ConfigError(job.source, f"job {job.job_name}: job_config.model_dir",
+                          f"a trained model directory (missing {', '.join(missing)} in {model_dir})")
+
+
 def classify_config(job: JobConfig):
     from transforms.classify import ClassifyConfig
 
@@ -86,6 +96,7 @@ def classify_config(job: JobConfig):
     if not isinstance(model_dir, str) or not model_dir:
         raise ConfigError(job.source, f"job {job.job_name}: job_config.model_dir",
                           "a model directory (local or gs://)", model_dir)
+    _require_model_files(job, _path(job, model_dir))
     top_k = job.user.get("top_k", 20)
     if not isinstance(top_k, int) or top_k < 1:
         raise ConfigError(job.source, f"job {job.job_name}: job_config.top_k", "a positive integer", top_k)

@@ -1,5 +1,5 @@
 """Backfill over 200 generated videos, killed half way (SIGKILL, twice) and restarted: exactly one
-complete label file per video, no temporary files left, and the second run's summary adds up
+complete label file per video, no temporary files or Beam staging folders left, and the second run's summary adds up
 (skipped as existing + processed = 200 for each job)."""
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ def _features(root: str) -> list[str]:
     return sorted(n for n in os.listdir(directory) if n.endswith(".tfrecord")) if os.path.isdir(directory) else []
 
 
-def _temp_files(root: str) -> list[str]:
-    return [f for sub in ("features", "labels") for f in files_under(os.path.join(root, sub))
-            if ".tmp-" in f]
+def _leftovers(root: str) -> list[str]:
+    """Temporary files of atomic writes and Beam's `beam-temp-*` staging folders, anywhere."""
+    return [f for f in files_under(root) if ".tmp-" in f or "beam-temp-" in f]
 
 
 def test_backfill_killed_half_way_resumes_to_exactly_one_label_per_video(tmp_path):
@@ -81,7 +81,7 @@ def test_backfill_killed_half_way_resumes_to_exactly_one_label_per_video(tmp_pat
         with open(os.path.join(root, "labels", f"{vid}.json"), encoding="utf-8") as fh:
             doc = json.load(fh)
         assert doc["video_id"] == vid and doc["frames_used"] == 1
-    assert _temp_files(root) == []
+    assert _leftovers(root) == []  # the killed runs' leftovers were swept
     for job in JOBS:
         assert dead_letters(os.path.join(root, "dead-letter", job)) == []
 

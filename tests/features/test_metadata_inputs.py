@@ -1,0 +1,63 @@
+"""Upload metadata from payloads and sidecars: hostile documents are BadMetadata (a dead letter
+of reason `bad-metadata` for that video), odd values become unknown, nothing raises anything else."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from transforms.classify import (MAX_METADATA_BYTES, BadMetadata, clean_metadata, merge_textual,
+                                 metadata_from_payload, metadata_from_sidecar)
+
+NESTED = b"[" * 5000 + b"]" * 5000  # deeper than Python's recursion limit, under the size limit
+
+
+def test_deeply_nested_payload_is_bad_metadata_not_recursion_error():
+    with pytest.raises(BadMetadata, match="nested deeper"):
+        metadata_from_payload(NESTED)
+    with pytest.raises(BadMetadata, match="nested deeper"):
+        metadata_from_payload(b'{"metadata": ' + NESTED + b"}")
+
+
+def test_oversized_payload_is_bad_metadata():
+    payload = json.dumps({"category": "x" * (MAX_METADATA_BYTES + 1)}).encode()
+    with pytest.raises(BadMetadata, match="over the limit"):
+        metadata_from_payload(payload)
+
+
+def test_payload_that_is_not_json_is_someone_elses_payload():
+    assert metadata_from_payload(b"labels summary: 3") is None
+    assert metadata_from_payload(b"{not json") is None
+    assert metadata_from_payload(json.dumps({"category": "news"}).encode()) == {"category": "news"}
+
+
+@pytest.mark.parametrize("duration", [10 ** 400, -1, float("inf"), float("nan"), True, "12"])
+def test_out_of_range_duration_becomes_unknown(duration):
+    assert clean_metadata({"duration": duration, "category": "news"}) == {"category": "news"}
+
+
+def test_sane_metadata_is_kept():
+    assert clean_metadata({"duration": 61, "language": "en", "channel": "c", "x": 1}) == {
+        "duration": 61.0, "language": "en", "channel": "c"}
+
+
+def test_sidecar_fifo_device_and_huge_files_are_bad_metadata(tmp_path):
+    os.mkfifo(tmp_path / "fifo.json")  # opening it would block forever
+    os.symlink("/dev/zero", tmp_path / "zero.json")  # reading it would never end
+    (tmp_path / "big.json").write_bytes(b'{"category": "' + b"x" * (2 * MAX_METADATA_BYTES) + b'"}')
+    (tmp_path / "nested.json").write_bytes(NESTED)
+    (tmp_path / "list.json").write_text("[1, 2]")
+    for name, match in [("fifo", "not a regular file"), ("zero", "not a regular file"),
+                        ("big", "more than"), ("nested", "nested deeper"), ("list", "not a JSON object")]:
+        with pytest.raises(BadMetadata, match=match):
+            metadata_from_sidecar(str(tmp_path), name)
+    assert metadata_from_sidecar(str(tmp_path), "absent") is None
+
+
+def test_textual_labels_with_odd_scores_merge_without_error():
+    merged = merge_textual([{"id": "1", "score": 0.9}],
+                           [{"id": "2", "score": "high"}, {"id": "1", "score": 10 ** 400}, "junk"])
+    assert [m["id"] for m in merged] == ["1", "2"]
+    assert merged[0]["source"] == "visual+textual" and merged[0]["textual_score"] is None
+    assert merged[1]["score"] is None
