@@ -15,12 +15,28 @@ class Collector:
         self.subscriber.create_subscription(
             request={"name": self.sub, "topic": f"projects/{project}/topics/{topic_name}"})
         self.received: list[bytes] = []
+        self._pipeline = None  # (Popen, log path): pulls fail at once when it has exited
+
+    def watch(self, proc, log_path: str) -> "Collector":
+        """Fail every later pull as soon as the pipeline process `proc` has exited, with the
+        tail of its log, instead of waiting out the pull's timeout."""
+        self._pipeline = (proc, log_path)
+        return self
+
+    def _check_pipeline(self) -> None:
+        if self._pipeline is None or self._pipeline[0].poll() is None:
+            return
+        proc, log_path = self._pipeline
+        with open(log_path, "rb") as fh:
+            tail = fh.read()[-3000:].decode("utf-8", "replace")
+        raise AssertionError(f"the pipeline exited with {proc.returncode}:\n{tail}")
 
     def pull(self, quiet_s: float = 3.0, until=None, timeout: float = 120.0) -> list[bytes]:
         """Pull until `until(received)` holds and nothing arrived for `quiet_s`, or timeout."""
         deadline = time.monotonic() + timeout
         last = time.monotonic()
         while time.monotonic() < deadline:
+            self._check_pipeline()
             resp = self.subscriber.pull(request={"subscription": self.sub, "max_messages": 500},
                                         timeout=10)
             if resp.received_messages:

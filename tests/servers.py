@@ -45,14 +45,28 @@ def pubsub_emulator_command(port: int) -> list[str]:
     return [script, "--host=127.0.0.1", f"--port={port}"]
 
 
+def _start_on_free_port(command, log_path: str, what: str, attempts: int = 3):
+    """(process, port) of a server listening on a free port. The port is free when chosen but
+    another process may take it before the server binds it: then the server exits, and it is
+    started again on another port."""
+    for attempt in range(attempts):
+        port = free_port()
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(command(port), stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        try:
+            _wait_for_port(port, proc, what)
+            return proc, port
+        except RuntimeError:
+            stop(proc)
+            if attempt == attempts - 1:
+                raise
+
+
 @contextlib.contextmanager
 def pubsub_emulator(log_path: str):
-    port = free_port()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(pubsub_emulator_command(port), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    proc, port = _start_on_free_port(pubsub_emulator_command, log_path, "Pub/Sub emulator")
     try:
-        _wait_for_port(port, proc, "Pub/Sub emulator")
         yield f"127.0.0.1:{port}"
     finally:
         stop(proc)
@@ -60,14 +74,11 @@ def pubsub_emulator(log_path: str):
 
 @contextlib.contextmanager
 def storage_emulator(log_path: str, bucket: str):
-    port = free_port()
     exe = os.path.join(os.path.dirname(sys.executable), "gcp-storage-emulator")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([exe, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory",
-                                 "--default-bucket", bucket], stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    command = lambda port: [exe, "start", "--host", "127.0.0.1", "--port", str(port),  # noqa: E731
+                            "--in-memory", "--default-bucket", bucket]
+    proc, port = _start_on_free_port(command, log_path, "gcp-storage-emulator")
     try:
-        _wait_for_port(port, proc, "gcp-storage-emulator")
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc)

@@ -37,6 +37,8 @@ def graph(pubsub_emulator, tmp_path_factory):
                              "--summary-json", f"{root}/counters-{{job}}.json"],
                             stdout=log, stderr=subprocess.STDOUT, cwd=toygraph.REPO,
                             start_new_session=True, env=dict(os.environ))
+    labels_topic.watch(proc, f"{root}/pipelines.log")
+    dead.watch(proc, f"{root}/pipelines.log")
     try:
         yield {"root": root, "args": args, "out": labels_topic, "dead": dead, "proc": proc,
                "log": f"{root}/pipelines.log"}

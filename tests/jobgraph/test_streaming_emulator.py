@@ -41,6 +41,8 @@ def graph(pubsub_emulator, tmp_path_factory):
     proc = subprocess.Popen([toygraph.KLIO, "job", "run", "--direct-runner", "--streaming", *args],
                             stdout=log, stderr=subprocess.STDOUT, cwd=toygraph.REPO,
                             start_new_session=True, env=dict(os.environ))
+    out.watch(proc, str(tmp / "pipeline.log"))
+    dead.watch(proc, str(tmp / "pipeline.log"))
     try:
         yield {"root": root, "args": args, "ids": ids, "out": out, "dead": dead, "proc": proc,
                "log": tmp / "pipeline.log"}
