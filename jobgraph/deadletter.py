@@ -14,7 +14,7 @@ MESSAGE_LIMIT = 2000    # characters of the explanation kept
 RAW_LIMIT = 16 * 1024   # bytes of an unparseable message kept (JSON-escaped: up to ~6x)
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
     """At most `limit` characters, saying the original length when cut (idempotent)."""
     text = str(text)
     if len(text) <= limit:
@@ -55,8 +55,8 @@ class DeadLetter:
     raw_sha256: str | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "element", _clip(self.element, ELEMENT_LIMIT))
-        object.__setattr__(self, "message", _clip(self.message, MESSAGE_LIMIT))
+        object.__setattr__(self, "element", clip(self.element, ELEMENT_LIMIT))
+        object.__setattr__(self, "message", clip(self.message, MESSAGE_LIMIT))
 
     @classmethod
     def with_raw(cls, raw: bytes, **fields) -> "DeadLetter":

@@ -10,6 +10,7 @@ from apache_beam.io import fileio
 from jobgraph.config import ConfigError, JobConfig
 from jobgraph.deadletter import DeadLetter
 from jobgraph.progress import ShowProgress
+from jobgraph.receipts import RECEIPTS, element_key
 from jobgraph.storage import id_from_path, owner_tag
 from jobgraph.steps import IdsToMessages, ParseMessages, counter
 
@@ -31,17 +32,18 @@ class _Count(beam.DoFn):
         yield x
 
 
-def read_streaming_events(p, job: JobConfig):
-    """Pub/Sub subscription (or topic) -> (messages, dead letters)."""
+def read_streaming_events(p, job: JobConfig, track_receipts: bool = False):
+    """Pub/Sub subscription (or topic) -> (messages, dead letters).
+
+    track_receipts: read PubsubMessages (with their IDs) so that the local runner acknowledges
+    each one only when its results are published (jobgraph.receipts)."""
     io = job.event_input(streaming=True)
     if io is None:
         raise ConfigError(job.source, f"job {job.job_name}: job_config.events.inputs",
                           "a pubsub input to run streaming")
     label = f"[{job.job_name}] Read Event Input"
-    if io.subscription:
-        raw = p | label >> beam.io.ReadFromPubSub(subscription=io.subscription)
-    else:
-        raw = p | label >> beam.io.ReadFromPubSub(topic=io.topic)
+    source = {"subscription": io.subscription} if io.subscription else {"topic": io.topic}
+    raw = p | label >> beam.io.ReadFromPubSub(**source, with_attributes=track_receipts)
     parsed = raw | f"[{job.job_name}] Parse KlioMessage" >> beam.ParDo(ParseMessages(job)).with_outputs(
         "dead_letter", main="messages")
     return parsed.messages, parsed.dead_letter
@@ -78,7 +80,66 @@ def read_batch_events(p, job: JobConfig, ids: list[str] | None = None, ids_file:
     return parsed.messages, parsed.dead_letter
 
 
-def write_events(messages, job: JobConfig, streaming: bool, run_id: str) -> None:
+class PublishThenAcknowledge(beam.DoFn):
+    """Local streaming sink: publish (bytes, element key) pairs to a topic; once the server has
+    confirmed a bundle's messages, acknowledge the input messages they end (jobgraph.receipts).
+    A publish that fails raises: the job stops and its unacknowledged inputs come back."""
+
+    def __init__(self, topic: str, job_name: str):
+        self.topic, self.job_name = topic, job_name
+        self._publisher = None
+        self._sent: list = []
+
+    def setup(self):
+        from google.cloud import pubsub_v1
+
+        self._publisher = pubsub_v1.PublisherClient()
+
+    def start_bundle(self):
+        self._sent = []
+
+    def process(self, element: tuple[bytes, str]):
+        data, key = element
+        self._sent.append((self._publisher.publish(self.topic, data), key))
+
+    def finish_bundle(self):
+        for future, key in self._sent:
+            future.result(timeout=120)
+            RECEIPTS.done(self.job_name, key)
+        self._sent = []
+
+
+def publish(pcoll, topic: str, job_name: str, label: str, to_bytes, key, track_receipts: bool) -> None:
+    """Publish each element as `to_bytes(element)`; with `track_receipts` (local streaming), the
+    input message ending in it (`key(element)`) is acknowledged once the publish is confirmed."""
+    if track_receipts:
+        (pcoll | f"{label} Serialize" >> beam.Map(lambda x: (to_bytes(x), key(x)))
+         | f"{label} Publish" >> beam.ParDo(PublishThenAcknowledge(topic, job_name)))
+    else:
+        (pcoll | f"{label} Serialize" >> beam.Map(to_bytes).with_output_types(bytes)
+         | f"{label} Publish" >> beam.io.WriteToPubSub(topic))
+
+
+class _AcknowledgeEnded(beam.DoFn):
+    """Local streaming without an event output: a message ends when the job has processed it."""
+
+    def __init__(self, job_name: str):
+        self.job_name = job_name
+
+    def process(self, msg):
+        RECEIPTS.done(self.job_name, _message_key(msg))
+
+
+def _message_key(msg) -> str:
+    return element_key(msg.data.element)
+
+
+def _letter_key(letter: DeadLetter) -> str:
+    return element_key(letter.element)
+
+
+def write_events(messages, job: JobConfig, streaming: bool, run_id: str,
+                 track_receipts: bool = False) -> None:
     """Event output: serialized messages to Pub/Sub, or one element per line to text files
     `{location}/{run_id}-*.txt` (one set per run: a later run never overwrites them)."""
     io = job.event_output(streaming)
@@ -87,38 +148,41 @@ def write_events(messages, job: JobConfig, streaming: bool, run_id: str) -> None
     if not streaming:
         counted = counted | f"[{name}] Progress" >> beam.ParDo(ShowProgress(name))
     if io is None:
+        if streaming and track_receipts:
+            counted | f"[{name}] Acknowledge" >> beam.ParDo(_AcknowledgeEnded(name))
         return
     if streaming:
-        (counted | f"[{name}] Serialize Output" >> beam.Map(_serialize).with_output_types(bytes)
-         | f"[{name}] Write Event Output" >> beam.io.WriteToPubSub(io.topic))
+        publish(counted, io.topic, name, f"[{name}] Event Output", _serialize, _message_key,
+                track_receipts)
     else:
         (counted | f"[{name}] Output Elements" >> beam.Map(_element_text)
          | f"[{name}] Write Event Output" >> beam.io.WriteToText(
              f"{io.location.rstrip('/')}/{run_id}", file_name_suffix=".txt"))
 
 
-def publish_to_topic(messages, topic: str, label: str) -> None:
-    (messages | f"{label} Serialize" >> beam.Map(_serialize).with_output_types(bytes)
-     | f"{label} Publish" >> beam.io.WriteToPubSub(topic))
+def publish_to_topic(messages, topic: str, label: str, job_name: str = "",
+                     track_receipts: bool = False) -> None:
+    publish(messages, topic, job_name, label, _serialize, _message_key, track_receipts)
 
 
 def default_dead_letter_location(job: JobConfig) -> str:
     return os.path.join(job.job_dir, "dead-letter", job.job_name)
 
 
-def write_dead_letters(letters, job: JobConfig, streaming: bool, run_id: str) -> None:
+def write_dead_letters(letters, job: JobConfig, streaming: bool, run_id: str,
+                       track_receipts: bool = False) -> None:
     """Dead letters as JSON: a Pub/Sub topic when streaming; files `{location}/{run_id}-*.jsonl`
     in batch (one set per run, so a rerun never overwrites earlier records)."""
     io = job.dead_letter(streaming)
     name = job.job_name
-    as_json = letters | f"[{name}] Dead Letters to JSON" >> beam.Map(DeadLetter.to_json)
     if streaming:
         if io is None:
             raise ConfigError(job.source, f"job {name}: job_config.dead_letter",
                               "a pubsub dead-letter topic to run streaming")
-        (as_json | f"[{name}] Encode Dead Letters" >> beam.Map(str.encode).with_output_types(bytes)
-         | f"[{name}] Write Dead Letters" >> beam.io.WriteToPubSub(io.topic))
+        publish(letters, io.topic, name, f"[{name}] Dead Letters",
+                lambda letter: letter.to_json().encode("utf-8"), _letter_key, track_receipts)
     else:
+        as_json = letters | f"[{name}] Dead Letters to JSON" >> beam.Map(DeadLetter.to_json)
         location = io.location if io is not None else default_dead_letter_location(job)
         as_json | f"[{name}] Write Dead Letters" >> beam.io.WriteToText(
             f"{location.rstrip('/')}/{run_id}", file_name_suffix=".jsonl", skip_if_empty=True)

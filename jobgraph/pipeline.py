@@ -92,6 +92,7 @@ class _Builder:
     graph: GraphConfig
     streaming: bool
     run_id: str
+    track_receipts: bool = False  # local streaming: acknowledge inputs once their results are published
 
     def stage(self, job: JobConfig, messages, fill_from_parent: bool, input_dead=None):
         """Wire one job around its run(); returns its event output PCollection."""
@@ -109,7 +110,8 @@ class _Builder:
                 RequestUpstream(job, parent)).with_outputs(DEAD_LETTER, main="request")
             dead.append(request[DEAD_LETTER])
             if parent is not None:
-                eventio.publish_to_topic(request.request, self._input_topic(parent, job), label + "Upstream")
+                eventio.publish_to_topic(request.request, self._input_topic(parent, job), label + "Upstream",
+                                         name, self.track_receipts)
         elif fill_from_parent and parent is not None:
             request = routed[INPUT_MISSING] | label + "Trigger Upstream" >> beam.ParDo(
                 RequestUpstream(job, parent)).with_outputs(DEAD_LETTER, main="request")
@@ -138,9 +140,9 @@ class _Builder:
         if user_dead is not None:
             dead.append(user_dead | label + "Count Dead Letters" >> beam.ParDo(CountDeadLetters(name)))
         event_output = [output] + pass_thru | label + "Flatten to Output" >> beam.Flatten()
-        eventio.write_events(event_output, job, self.streaming, self.run_id)
+        eventio.write_events(event_output, job, self.streaming, self.run_id, self.track_receipts)
         letters = dead | label + "Flatten Dead Letters" >> beam.Flatten()
-        eventio.write_dead_letters(letters, job, self.streaming, self.run_id)
+        eventio.write_dead_letters(letters, job, self.streaming, self.run_id, self.track_receipts)
         return event_output
 
     def _input_topic(self, parent: JobConfig, child: JobConfig) -> str:
@@ -152,13 +154,17 @@ class _Builder:
 
 
 def build(pipeline: beam.Pipeline, graph: GraphConfig, *, job_name: str | None, streaming: bool,
-          ids: list[str] | None = None, ids_file: str | None = None, run_id: str | None = None) -> None:
-    """Add the graph (or `job_name` with its bottom-up fill) to `pipeline`."""
-    builder = _Builder(graph, streaming, run_id or eventio.new_run_id())
+          ids: list[str] | None = None, ids_file: str | None = None, run_id: str | None = None,
+          track_receipts: bool = False) -> None:
+    """Add the graph (or `job_name` with its bottom-up fill) to `pipeline`.
+
+    track_receipts (streaming on the local runner): acknowledge each Pub/Sub message only once
+    its results are published (jobgraph.receipts, jobgraph.local_acks)."""
+    builder = _Builder(graph, streaming, run_id or eventio.new_run_id(), track_receipts)
     if streaming:
         jobs = [graph.job(job_name)] if job_name else list(graph.jobs)
         for job in jobs:
-            messages, dead = eventio.read_streaming_events(pipeline, job)
+            messages, dead = eventio.read_streaming_events(pipeline, job, track_receipts)
             builder.stage(job, messages, fill_from_parent=False, input_dead=dead)
         return
     if job_name:
@@ -275,7 +281,13 @@ def run(graph: GraphConfig, *, job_name: str | None = None, streaming: bool | No
     sweep_leftovers(graph)
     pipeline = beam.Pipeline(options=options)
     run_id = eventio.new_run_id()
-    build(pipeline, graph, job_name=job_name, streaming=streaming, ids=ids, ids_file=ids_file, run_id=run_id)
+    track_receipts = streaming and _is_local_streaming_runner(options)
+    if track_receipts:
+        from jobgraph import local_acks
+
+        local_acks.install()
+    build(pipeline, graph, job_name=job_name, streaming=streaming, ids=ids, ids_file=ids_file,
+          run_id=run_id, track_receipts=track_receipts)
     result = pipeline.run()
     reporter = None
     if streaming and counters_path:
@@ -292,6 +304,15 @@ def run(graph: GraphConfig, *, job_name: str | None = None, streaming: bool | No
     if counters_path:
         write_counters(counters_path, summary)
     return summary
+
+
+def _is_local_streaming_runner(options: PipelineOptions) -> bool:
+    """Beam's DirectRunners acknowledge Pub/Sub messages on pull; ours is then made to wait."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    runner = options.view_as(StandardOptions).runner or "DirectRunner"
+    name = runner if isinstance(runner, str) else type(runner).__name__
+    return name.rsplit(".", 1)[-1] in ("DirectRunner", "BundleBasedDirectRunner")
 
 
 def sweep_leftovers(graph: GraphConfig) -> None:

@@ -18,6 +18,7 @@ from jobgraph.config import JobConfig
 from jobgraph.deadletter import DeadLetter
 from jobgraph.ids import InvalidElementId, validate_id
 from jobgraph.message import KlioMessage, UnparseableMessage, new_message, parse
+from jobgraph.receipts import RECEIPTS, element_key
 from jobgraph.routing import Outcome, UpstreamLoop, data_path, route, upstream_request
 
 DEAD_LETTER = "dead_letter"
@@ -73,19 +74,28 @@ def dead_letter(job_name: str, msg_or_element, stage: str, reason: str, message:
 
 
 class ParseMessages(beam.DoFn):
-    """Event bytes -> KlioMessage; unparseable bytes -> dead letter (Klio crashed the pipeline)."""
+    """Event bytes (or a PubsubMessage, when the local runner tracks receipts) -> KlioMessage;
+    unparseable bytes -> dead letter (Klio crashed the pipeline). A PubsubMessage's receipt is
+    bound to the element it carries, to be acknowledged when that element's message ends."""
 
     def __init__(self, job: JobConfig):
         self.job = job
 
-    def process(self, raw: bytes) -> Iterable:
+    def process(self, raw) -> Iterable:
+        message_id = None
+        if not isinstance(raw, bytes):  # apache_beam.io.gcp.pubsub.PubsubMessage
+            message_id, raw = raw.message_id, raw.data
         try:
             msg = parse(raw, self.job.allow_non_klio_messages)
         except UnparseableMessage as exc:
+            if message_id:
+                RECEIPTS.bind(self.job.job_name, message_id, element_key(""))
             counter(self.job, "kmsg-received").inc()  # received, though not routable
             yield dead_letter(self.job.job_name, "", "parse", exc.reason, str(exc),
                               type(exc).__name__, raw=raw)
             return
+        if message_id:
+            RECEIPTS.bind(self.job.job_name, message_id, element_key(msg.data.element))
         yield msg
 
 
@@ -136,6 +146,7 @@ class RouteMessages(beam.DoFn):
             return
         outcome = decision.outcome
         if outcome in (Outcome.DROP_NO_RECIPIENTS, Outcome.DROP_NOT_RECIPIENT):
+            RECEIPTS.done(name, element_key(msg.data.element))  # a drop ends the message here
             if outcome is Outcome.DROP_NOT_RECIPIENT:
                 counter(name, "kmsg-drop-not-recipient").inc()
             else:
