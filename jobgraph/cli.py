@@ -112,9 +112,12 @@ def job() -> None:
                    "name, or 'graph'); streaming runs rewrite it every 5 s.")
 @click.option("--create-resources", is_flag=True,
               help="Create missing topics and subscriptions (streaming) instead of failing.")
+@click.option("--on-job-exit", type=click.Choice(["restart", "stop"]), default="restart",
+              show_default=True, help="Local streaming graph: restart a job that exits (with "
+              "backoff), or stop the whole graph with a non-zero exit.")
 @click.argument("ids", nargs=-1)
 def job_run(job_name, job_dir, config_file, overrides, templates, direct_runner, batch_input,
-            streaming, summary_json, create_resources, ids) -> None:
+            streaming, summary_json, create_resources, on_job_exit, ids) -> None:
     """Run the graph (or one job): batch over IDs, or streaming from Pub/Sub.
 
     Exit status: 0 when the run finished (data problems are dead letters, counted in the
@@ -129,7 +132,7 @@ def job_run(job_name, job_dir, config_file, overrides, templates, direct_runner,
     graph = load_config(job_dir, config_file, overrides, templates)
     is_streaming = streaming if streaming is not None else graph.jobs[0].streaming
     if is_streaming and job_name is None and len(graph.jobs) > 1:
-        _run_each_job(graph)
+        _run_each_job(graph, restart=on_job_exit == "restart")
         return
     counters_path = summary_json.replace("{job}", job_name or "graph") if summary_json else None
     summary = run(graph, job_name=job_name, streaming=streaming, direct_runner=direct_runner,
@@ -145,31 +148,27 @@ def job_run(job_name, job_dir, config_file, overrides, templates, direct_runner,
                                "dead letters, fix the cause and rerun", exit_code=EXIT_INFRA_FAILURES)
 
 
-def _run_each_job(graph: GraphConfig) -> None:
+def _run_each_job(graph: GraphConfig, restart: bool) -> None:
     """Streaming graph: one pipeline per job, as Klio deploys them (and as Dataflow runs them).
 
-    Locally each runs in its own process (`klio job run --job NAME` with the same arguments); on
-    Dataflow each submission returns once the job is launched. Stops them all on Ctrl-C/SIGTERM.
+    Locally each runs in its own process (`klio job run --job NAME` with the same arguments),
+    supervised (jobgraph.supervise): a job that exits is restarted with backoff, or with
+    `--on-job-exit stop` the graph stops with a non-zero exit. On Dataflow each submission
+    returns once the job is launched. Ctrl-C/SIGTERM stop them all.
     """
     import signal
-    import subprocess
 
-    procs = [subprocess.Popen([sys.argv[0], *sys.argv[1:], "--job", job.job_name]) for job in graph.jobs]
+    from jobgraph.supervise import JobExited, Supervisor
 
-    def stop(*_):
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-
-    signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(143)))
+    commands = {job.job_name: [sys.argv[0], *sys.argv[1:], "--job", job.job_name] for job in graph.jobs}
+    supervisor = Supervisor(commands, restart=restart)
+    signal.signal(signal.SIGTERM, lambda *a: (supervisor.stop(), sys.exit(143)))
     try:
-        codes = [proc.wait() for proc in procs]
+        supervisor.run()
     except KeyboardInterrupt:
-        stop()
         raise click.exceptions.Abort() from None
-    failed = [job.job_name for job, code in zip(graph.jobs, codes) if code != 0]
-    if failed:
-        raise KlioCommandError(f"job(s) {', '.join(failed)} exited with an error")
+    except JobExited as exc:
+        raise KlioCommandError(str(exc)) from None
 
 
 @job.command("verify")

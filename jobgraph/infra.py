@@ -77,7 +77,10 @@ def check_pubsub(topics: Iterable[str], subscriptions: Iterable[tuple[str, str]]
                 if not create_missing:
                     raise InfrastructureError(f"topic {topic} does not exist: run `klio job verify "
                                               "--create-resources` or pass --create-resources") from None
-                publisher.create_topic(request={"name": topic}, timeout=CHECK_TIMEOUT_S, retry=None)
+                try:
+                    publisher.create_topic(request={"name": topic}, timeout=CHECK_TIMEOUT_S, retry=None)
+                except gexc.AlreadyExists:  # created meanwhile by another job of the graph
+                    pass
         for subscription, topic in subscriptions:
             try:
                 subscriber.get_subscription(request={"subscription": subscription},

@@ -41,6 +41,7 @@ def write_atomically(path: str, data: bytes) -> None:
     if not _is_local(path):
         with FileSystems.create(path) as fh:
             fh.write(data)
+        faults.output_written(path)
         return
     directory, name = os.path.split(path)
     directory = directory or "."
@@ -51,6 +52,7 @@ def write_atomically(path: str, data: bytes) -> None:
             faults.temp_file_created()
             fh.write(data)
         os.replace(tmp, path)  # atomic, and overwrites (force)
+        faults.output_written(path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)

@@ -14,7 +14,12 @@ A target repeats a frame when the source has no new frame by then (fps above the
 
 Speed: FFmpeg threading is on, and packets no sample needs are not decoded (decode_plan.py).
 Memory: decoded frames are converted one at a time; compressed packets of at most two GOPs are
-held. Every bad input raises `VideoRejected` with a stable `reason` code (REASONS).
+held, and a GOP whose packets pass `max_gop_bytes` is decoded in order as it is read instead
+("sequential": every packet decoded, samples picked from the frames as they come out).
+Every bad input raises `VideoRejected` with a stable `reason` code (REASONS); the limits hold for
+hostile files too: only regular files inside their folder are opened, only known video containers
+reach FFmpeg (decode_source.py), every decoded frame is held to max_pixels, and timestamps to
+max_duration_s as packets are read.
 """
 from __future__ import annotations
 
@@ -31,9 +36,11 @@ import numpy as np
 from transforms import decode_plan
 from transforms.decode_plan import PacketInfo
 
-REASONS = ("empty-file", "file-too-large", "not-a-video", "no-video-stream", "frame-too-large",
-           "too-long", "truncated", "corrupt", "no-frames", "unreadable")
-_NOT_VIDEO_FORMATS = {"tty", "bin", "xbin", "idf", "adf", "lavfi"}
+REASONS = ("empty-file", "file-too-large", "not-a-regular-file", "outside-root", "not-a-video",
+           "no-video-stream", "too-many-streams", "frame-too-large", "too-long", "truncated",
+           "corrupt", "no-frames", "unreadable")
+# Demuxers a video may be read with (any name of FFmpeg's comma-separated format names).
+_VIDEO_DEMUXERS = {"mov", "mp4", "matroska", "webm", "mpegts", "avi", "flv", "mpeg", "ogg", "asf"}
 _NOT_VIDEO_CODECS = {"ansi", "bintext", "xbin", "idf"}
 _POLICIES = ("head", "uniform")
 
@@ -58,10 +65,16 @@ class DecodeConfig:
     policy: "head" (first max_frames / fps seconds) or "uniform" (spread over the whole video).
     size: output frames are size x size RGB (whole frame, aspect ratio not kept, as YT8M).
     interpolation: swscale filter for the resize (BILINEAR, as YT8M's ResizeBilinear; AREA...).
-    max_pixels / max_duration_s / max_file_bytes: inputs beyond these are rejected.
+    max_pixels / max_duration_s / max_file_bytes: inputs beyond these are rejected. max_pixels
+      holds for every decoded frame (a stream may change resolution), max_duration_s for the
+      timestamps of every packet read (a header may declare no duration, or a wrong one).
+    max_streams: files with more streams (of any kind) are rejected; FFmpeg probes each one.
+    max_gop_bytes: compressed bytes one GOP may buffer for selective decoding; a longer GOP is
+      decoded in order instead, so memory stays bounded for any keyframe interval.
     threads: FFmpeg decoder threads (0 = one per core). selective: demux-level packet dropping
       and skip_frame (False decodes every packet: the reference path the tests compare to).
-    max_decode_errors: packets that fail to decode before the video counts as corrupt.
+    max_decode_errors: packets that fail to decode (and, counted apart, decoded frames whose
+      timestamps go backwards) before the video counts as corrupt.
     """
 
     fps: float = 1.0
@@ -72,6 +85,8 @@ class DecodeConfig:
     max_pixels: int = 4096 * 2304
     max_duration_s: float = 4 * 3600.0
     max_file_bytes: int = 8 * 2**30
+    max_streams: int = 64
+    max_gop_bytes: int = 256 * 2**20
     threads: int = 0
     selective: bool = True
     max_decode_errors: int = 3
@@ -85,6 +100,9 @@ class DecodeConfig:
             raise ValueError(f"DecodeConfig.policy must be one of {_POLICIES}, got {self.policy!r}")
         if self.size < 8:
             raise ValueError(f"DecodeConfig.size must be >= 8, got {self.size!r}")
+        for name in ("max_pixels", "max_streams", "max_gop_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"DecodeConfig.{name} must be >= 1, got {getattr(self, name)!r}")
 
     def describe(self) -> str:
         """The sampling policy as stored in feature files, e.g. "head;fps=1;max_frames=300"."""
@@ -124,10 +142,14 @@ class DecodeStats:
     packets_decoded: int = 0
     frames_decoded: int = 0
     decode_errors: int = 0
+    out_of_order: int = 0  # decoded frames whose pts is below the previous frame's
     substituted: int = 0
     end_s: float | None = None
     rotation: int = 0  # clockwise degrees applied for display (0/90/180/270)
+    # "full", "selective-parsed" or "selective-skipframe"; "+sequential" once a GOP outgrew
+    # max_gop_bytes
     mode: str = ""
+    buffered_bytes_peak: int = 0  # most compressed bytes held for planning at once
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,21 +204,28 @@ class VideoDecoder:
         if size is not None and size > cfg.max_file_bytes:
             raise VideoRejected("file-too-large",
                                 f"file is {size} bytes, over the limit of {cfg.max_file_bytes}")
+        self._demuxer = decode_source.sniff_container(self._file)
+        if self._demuxer is None:
+            what = decode_source.describe_non_video(self._file)
+            raise VideoRejected("not-a-video", f"the file is {what}, not a video" if what else
+                                "the file does not start like any video container we accept")
         structural = decode_source.structure_problem(self._file, size)
         try:
-            self._container = av.open(target, mode="r", metadata_errors="ignore")
+            self._container = self._open_container(target)
         except av.error.FFmpegError as exc:
             if structural:
                 raise VideoRejected(structural[0], structural[1]) from exc
-            if decode_source.has_container_signature(self._file):
-                raise VideoRejected("corrupt", f"container cannot be parsed: {exc}") from exc
-            raise VideoRejected("not-a-video", f"not a recognised video container: {exc}") from exc
+            raise VideoRejected("corrupt",
+                                f"{self._demuxer} container cannot be parsed: {exc}") from exc
         except (OSError, EOFError) as exc:
             raise VideoRejected("unreadable", f"cannot read the file: {exc}") from exc
         container = self._container
         fmt = container.format.name
-        if fmt in _NOT_VIDEO_FORMATS:
+        if not set(fmt.split(",")) & _VIDEO_DEMUXERS:
             raise VideoRejected("not-a-video", f"format {fmt!r} is not a video container")
+        if len(container.streams) > cfg.max_streams:
+            raise VideoRejected("too-many-streams", f"the file has more than {cfg.max_streams} "
+                                "streams, the limit")
         videos = [s for s in container.streams.video
                   if s.codec_context is not None and s.codec_context.name not in _NOT_VIDEO_CODECS]
         if not videos:
@@ -212,10 +241,7 @@ class VideoDecoder:
                                             (s.codec_context.width or 0) * (s.codec_context.height or 0)))
         self._stream = stream
         cc = stream.codec_context
-        pixels = (cc.width or 0) * (cc.height or 0)
-        if pixels > cfg.max_pixels:
-            raise VideoRejected("frame-too-large", f"frames are {cc.width}x{cc.height} = {pixels} "
-                                f"pixels, over the limit of {cfg.max_pixels}")
+        self._check_pixels(cc.width, cc.height, "frames are")
         duration = _declared_duration(container, stream)
         if duration is not None and duration > cfg.max_duration_s:
             raise VideoRejected("too-long", f"video lasts {duration:.1f} s, over the limit of "
@@ -227,7 +253,24 @@ class VideoDecoder:
                               time_base=stream.time_base or fractions.Fraction(1, 90000))
         cc.thread_type = "AUTO"
         cc.thread_count = cfg.threads
+        # FFmpeg then refuses to allocate any frame far over the limit (a resolution switch
+        # mid-stream), instead of decoding it for our own check to reject afterwards.
+        cc.options = {"max_pixels": str(_decoder_pixel_guard(cfg))}
         self._reformatter = av.video.reformatter.VideoReformatter()
+
+    def _open_container(self, target):
+        """av.open with the sniffed demuxer (no format probing), a cap on the streams FFmpeg
+        creates, and probe decoders that decode no pictures (see `_probe_options`)."""
+        cfg = self.config
+        return av.open(target, mode="r", format=self._demuxer, metadata_errors="ignore",
+                       options=_probe_options(cfg),
+                       container_options={"max_streams": str(cfg.max_streams + 1)})
+
+    def _check_pixels(self, width: int | None, height: int | None, what: str) -> None:
+        pixels = (width or 0) * (height or 0)
+        if pixels > self.config.max_pixels:
+            raise VideoRejected("frame-too-large", f"{what} {width}x{height} = {pixels} pixels, "
+                                f"over the limit of {self.config.max_pixels}")
 
     def close(self) -> None:
         if self._container is not None:
@@ -263,12 +306,10 @@ class VideoDecoder:
 
         file, target, _ = decode_source.open_source(self._source)
         try:
-            with av.open(target) as container:
+            with self._open_container(target) as container:
                 stream = container.streams[self._stream.index]
                 first = last = None
-                for packet in container.demux(stream):
-                    if packet.pts is None:
-                        continue
+                for packet in self._timed_packets(container, stream):
                     end = packet.pts + (packet.duration or 0)
                     first = packet.pts if first is None else min(first, packet.pts)
                     last = end if last is None else max(last, end)
@@ -278,6 +319,27 @@ class VideoDecoder:
         if first is None:
             raise VideoRejected("no-frames", "the video stream has no timestamped packets")
         return float((last - first) * stream.time_base)
+
+    def _timed_packets(self, container, stream) -> Iterator[av.Packet]:
+        """The packets of `stream` that hold a picture, in decode order, each with a pts. Rejects
+        the video as "too-long" as soon as the timestamps read so far span more than
+        max_duration_s (whatever the header declares), or as "corrupt" for a packet without pts."""
+        tb = stream.time_base or fractions.Fraction(1, 90000)
+        max_ticks = math.floor(fractions.Fraction(self.config.max_duration_s) / tb)
+        lowest = highest = None
+        for packet in container.demux(stream):
+            if packet.pts is None:
+                if packet.size == 0:
+                    continue  # the demuxer's end-of-stream marker
+                raise VideoRejected("corrupt", "video packets carry no presentation timestamps")
+            lowest = packet.pts if lowest is None else min(lowest, packet.pts)
+            highest = packet.pts if highest is None else max(highest, packet.pts)
+            if highest - lowest > max_ticks:
+                raise VideoRejected("too-long", f"video timestamps span more than the limit of "
+                                    f"{self.config.max_duration_s:g} s")
+            if packet.size == 0:
+                continue  # no picture; decoding an empty packet would end the decoder's stream
+            yield packet
 
     def frames(self) -> Iterator[SampledFrame]:
         """Yield the samples in order; raises VideoRejected for bad input (possibly mid-way)."""
@@ -298,17 +360,18 @@ class VideoDecoder:
         inspector = decode_plan.PacketInspector(self.info.codec, stream.codec_context.extradata)
         self.stats.mode = ("selective-parsed" if cfg.selective and inspector.parses
                            else "selective-skipframe" if cfg.selective else "full")
-        max_ticks = math.floor(fractions.Fraction(cfg.max_duration_s) / tb)
         rate = self.info.average_fps
         frame_ticks = max(1, round(1 / (fractions.Fraction(rate) * tb))) if rate else 1
         gops: collections.deque[list[PacketInfo]] = collections.deque()
+        gops_bytes = 0  # compressed bytes in `gops`
         current: list[PacketInfo] = []
+        current_bytes = 0
         origin = None
         end_tick = None
         next_target = 0
         last_frame = None
         queue: collections.deque[tuple[int, int]] = collections.deque()  # (target, sample pts)
-        emitted = 0
+        sequential: _SequentialTargets | None = None  # set once a GOP outgrows max_gop_bytes
 
         def target_tick(k: int) -> int:
             return origin + math.floor(k * step / tb)
@@ -323,8 +386,17 @@ class VideoDecoder:
             queue.extend(plan.targets)
             return plan
 
+        def emit(frame):
+            """Samples `frame` completes: planned ones (exact pts) first, then sequential ones."""
+            nonlocal last_frame
+            self._check_order(frame, last_frame)
+            yield from self._match(frame, queue, last_frame, step, origin, tb)
+            if sequential is not None:
+                for k, chosen in sequential.take(frame):
+                    yield self._sample(k, chosen, step, origin, tb)
+            last_frame = frame
+
         def decode_plan_packets(gop, plan):
-            nonlocal last_frame, emitted
             cc = stream.codec_context
             for info, feed, is_sample in zip(gop, plan.feed, plan.sample):
                 if not feed:
@@ -334,35 +406,68 @@ class VideoDecoder:
                     if cc.skip_frame != want:
                         cc.skip_frame = want
                 for frame in self._decode(info.packet):
-                    yield from self._match(frame, queue, last_frame, step, origin, tb)
-                    last_frame = frame
+                    yield from emit(frame)
 
-        for packet in self._container.demux(stream):
-            if packet.size == 0 and packet.pts is None:
-                continue
-            if packet.pts is None:
-                raise VideoRejected("corrupt", "video packets carry no presentation timestamps")
+        def decode_every_packet(infos):
+            cc = stream.codec_context
+            if cc.skip_frame != "DEFAULT":
+                cc.skip_frame = "DEFAULT"
+            for info in infos:
+                for frame in self._decode(info.packet):
+                    yield from emit(frame)
+
+        def start_sequential():
+            """`current` outgrew max_gop_bytes: decode the GOP before it as planned, then
+            `current` and everything after it in order, resolving the remaining targets from
+            the frames as they come out (no buffering)."""
+            nonlocal origin, sequential, current, current_bytes, gops_bytes
+            if origin is None:
+                origin = min(p.pts for p in (gops[0] if gops else current))
+            if gops:
+                gop = gops.popleft()
+                gops_bytes = 0
+                plan = run_gop(gop, min(p.pts for p in current), decode_plan.gop_is_closed(current))
+                yield from decode_plan_packets(gop, plan)
+            sequential = _SequentialTargets(next_target, cfg.max_frames, target_tick)
+            self.stats.mode += "+sequential"
+            pending, current, current_bytes = current, [], 0
+            if not sequential.done:
+                yield from decode_every_packet(pending)
+
+        for packet in self._timed_packets(self._container, stream):
             self.stats.packets += 1
-            if packet.pts - (origin if origin is not None else packet.pts) > max_ticks:
-                raise VideoRejected("too-long", f"video runs past the limit of {cfg.max_duration_s:g} s")
             ref, idr = inspector.inspect(packet)
             end = packet.pts + (packet.duration or frame_ticks)  # duration unknown: average frame
             info = PacketInfo(packet=packet, index=self.stats.packets - 1, pts=packet.pts, end=end,
                               keyframe=bool(packet.is_keyframe), ref=ref, idr=idr)
             end_tick = end if end_tick is None else max(end_tick, end)
+            if sequential is not None:
+                yield from decode_every_packet([info])
+                if sequential.done:
+                    break  # every target has its frame
+                continue
             if packet.is_keyframe and current:
                 gops.append(current)
-                current = []
+                gops_bytes += current_bytes
+                current, current_bytes = [], 0
             current.append(info)
+            current_bytes += packet.size
+            self.stats.buffered_bytes_peak = max(self.stats.buffered_bytes_peak,
+                                                 gops_bytes + current_bytes)
             if len(gops) == 2:
                 gop, nxt = gops[0], gops[1]
                 if origin is None:
                     origin = min(p.pts for p in gop)
                 plan = run_gop(gop, min(p.pts for p in nxt), decode_plan.gop_is_closed(nxt))
                 gops.popleft()
+                gops_bytes -= sum(p.packet.size for p in gop)
                 yield from decode_plan_packets(gop, plan)
                 if next_target >= cfg.max_frames:
                     break  # every target is planned: the rest of the file is not needed
+            elif current_bytes > cfg.max_gop_bytes:
+                yield from start_sequential()
+                if sequential.done:
+                    break
         else:
             # End of stream: plan what is left.
             if current:
@@ -378,8 +483,10 @@ class VideoDecoder:
             if origin is not None and end_tick is not None:
                 self.stats.end_s = float((end_tick - origin) * tb)
         for frame in self._decode(None):  # flush the decoder
-            yield from self._match(frame, queue, last_frame, step, origin, tb)
-            last_frame = frame
+            yield from emit(frame)
+        if sequential is not None and self.stats.end_s is not None:
+            for k, chosen in sequential.finish(end_tick):
+                yield self._sample(k, chosen, step, origin, tb)
         while queue:  # samples the decoder never produced: repeat the last frame
             k, _ = queue.popleft()
             if last_frame is None:
@@ -392,19 +499,42 @@ class VideoDecoder:
             raise VideoRejected("corrupt", f"{self.stats.decode_errors} packets failed to decode")
 
     def _decode(self, packet) -> list:
+        """Frames the decoder returns for `packet` (None: flush), each held to max_pixels."""
         if packet is not None:
             self.stats.packets_decoded += 1
+        cc = self._stream.codec_context
         try:
-            frames = self._stream.codec_context.decode(packet)
+            frames = cc.decode(packet)
         except av.error.EOFError:
-            return []
+            frames = []
         except av.error.FFmpegError as exc:
+            self._check_decoder_size(cc)
             self.stats.decode_errors += 1
             if self.stats.decode_errors > self.config.max_decode_errors:
                 raise VideoRejected("corrupt", f"packets fail to decode: {exc}") from exc
             return []
+        self._check_decoder_size(cc)
+        for frame in frames:
+            self._check_pixels(frame.width, frame.height, "a decoded frame is")
         self.stats.frames_decoded += len(frames)
         return frames
+
+    def _check_order(self, frame, previous) -> None:
+        """Frames leave the decoder in presentation order, so their pts must grow; a file whose
+        timestamps contradict its decode order cannot be sampled by time."""
+        if frame.pts is None or previous is None or previous.pts is None:
+            return
+        if frame.pts < previous.pts:
+            self.stats.out_of_order += 1
+            if self.stats.out_of_order > self.config.max_decode_errors:
+                raise VideoRejected("corrupt", f"decoded frames' timestamps go backwards "
+                                    f"{self.stats.out_of_order} times")
+
+    def _check_decoder_size(self, cc) -> None:
+        """A frame over the decoder's pixel guard is never allocated: it fails to decode (the
+        error may surface packets later, or be dropped at the flush with frame threading), but
+        the context already holds the size the stream switched to."""
+        self._check_pixels(cc.width, cc.height, "the stream switches to frames of")
 
     def _match(self, frame, queue, last_frame, step, origin, tb) -> Iterator[SampledFrame]:
         """Emit the queued targets `frame` satisfies (frames arrive in presentation order)."""
@@ -439,6 +569,51 @@ class VideoDecoder:
         if declared - actual > max(0.5, 0.05 * declared):
             raise VideoRejected("corrupt", f"video data ends at {actual:.2f} s of a declared "
                                 f"{declared:.2f} s")
+
+
+class _SequentialTargets:
+    """Targets resolved from frames decoded in presentation order, with nothing buffered:
+    target k takes the last frame whose pts <= its tick, known once a later frame comes out
+    (or the stream ends). A target before the first frame takes that first frame."""
+
+    def __init__(self, first: int, count: int, tick_of):
+        self.next = first
+        self.count = count
+        self.tick_of = tick_of  # target index -> tick (stream time_base)
+        self.held = None  # the latest frame so far
+
+    @property
+    def done(self) -> bool:
+        return self.next >= self.count
+
+    def take(self, frame) -> Iterator[tuple[int, object]]:
+        """(target, frame) pairs that `frame` (the next one out of the decoder) settles."""
+        if frame.pts is None:
+            return
+        while not self.done and frame.pts > self.tick_of(self.next):
+            yield self.next, self.held if self.held is not None else frame
+            self.next += 1
+        self.held = frame
+
+    def finish(self, end_tick: int) -> Iterator[tuple[int, object]]:
+        """At the end of the stream: targets before `end_tick` take the last frame."""
+        while not self.done and self.held is not None and self.tick_of(self.next) < end_tick:
+            yield self.next, self.held
+            self.next += 1
+
+
+def _decoder_pixel_guard(config: DecodeConfig) -> int:
+    """FFmpeg's own max_pixels for our decoder. FFmpeg counts rows padded to its alignment, so the
+    guard leaves room for that; `VideoDecoder._check_pixels` applies the exact limit."""
+    return 2 * config.max_pixels
+
+
+def _probe_options(config: DecodeConfig) -> dict[str, str]:
+    """Options for the decoders FFmpeg opens while probing the streams (av.open): decode no
+    pictures (skip_frame; we need only what the headers say), so a file with many high-resolution
+    streams costs next to no memory before its one video is chosen; decoders that ignore
+    skip_frame (VP9) still allocate no frame over the pixel guard."""
+    return {"skip_frame": "all", "max_pixels": str(_decoder_pixel_guard(config))}
 
 
 def _declared_duration(container, stream) -> float | None:

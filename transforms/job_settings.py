@@ -1,7 +1,7 @@
 """Typed settings of the two video jobs, read from their klio-job.yaml `job_config` user keys.
 
 video-features:
-  decode:   {fps: 1.0, max_frames: 300, policy: head|uniform, max_pixels, max_duration_s, max_file_bytes, threads}
+  decode:   {fps: 1.0, max_frames: 300, policy: head|uniform, max_pixels, max_duration_s, max_file_bytes, max_streams, max_gop_bytes, threads}
   embedder: {weights: imagenet|seeded|PATH, seed: N (with seeded), backend: keras-fp32|openvino-bf16|..., batch_size, cache_dir,
             calibration_frames, calibration_videos}
   pca: PATH.npz or null (null: 2048-d float16 features)
