@@ -57,8 +57,9 @@ LANGUAGES = ["en", "es", "de", "fr"]
 
 
 def video_ids(split: str, per_class: int) -> list[tuple[str, int, int]]:
-    """(id, scene class, seed) for a split; seeds differ between splits and videos."""
-    base = {"demo": 0, "train": 10_000, "validate": 20_000}[split]
+    """(id, scene class, seed) for a split; seeds differ between splits and videos. "heldout"
+    videos are never used to build the demo (the tests score the demo model on them)."""
+    base = {"demo": 0, "train": 10_000, "validate": 20_000, "heldout": 30_000}[split]
     out = []
     for scene, _, _, _, prefix in CATEGORIES:
         for k in range(per_class):
