@@ -1,16 +1,13 @@
-"""Infrastructure checks made before a run starts, so that an unreachable service or missing
-credentials fail the command within seconds, with one line naming the cause and the fix, instead
-of dead-lettering every element as if the data were bad.
+"""Infrastructure failures as one line naming the cause and the fix: missing credentials, an
+unreachable service. Raised before a run starts (`jobgraph.resources.preflight`) so that it
+fails within seconds instead of dead-lettering every element as if the data were bad.
 
 Failure classes (README, Guarantees): data problems are dead letters and the run succeeds;
-infrastructure problems raise `InfrastructureError` here (exit 1).
+infrastructure problems raise `InfrastructureError` (exit 1).
 """
 from __future__ import annotations
 
 import os
-from typing import Iterable
-
-from jobgraph.config import JobConfig
 
 # Each remote call of a check gets this long; no retries (a check is a yes/no question).
 CHECK_TIMEOUT_S = 8.0
@@ -60,45 +57,6 @@ def pubsub_error(exc: BaseException, what: str) -> InfrastructureError:
     return InfrastructureError(f"Pub/Sub unreachable ({type(exc).__name__} on {what}): {_pubsub_fix()}")
 
 
-def check_pubsub(topics: Iterable[str], subscriptions: Iterable[tuple[str, str]],
-                 create_missing: bool) -> None:
-    """Every topic and (subscription, topic) must exist; missing ones are created when
-    `create_missing`, else named with the command that creates them."""
-    from google.api_core import exceptions as gexc
-    from google.cloud import pubsub_v1
-
-    require_credentials("Pub/Sub", "PUBSUB_EMULATOR_HOST")
-    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
-    try:
-        for topic in topics:
-            try:
-                publisher.get_topic(request={"topic": topic}, timeout=CHECK_TIMEOUT_S, retry=None)
-            except gexc.NotFound:
-                if not create_missing:
-                    raise InfrastructureError(f"topic {topic} does not exist: run `klio job verify "
-                                              "--create-resources` or pass --create-resources") from None
-                try:
-                    publisher.create_topic(request={"name": topic}, timeout=CHECK_TIMEOUT_S, retry=None)
-                except gexc.AlreadyExists:  # created meanwhile by another job of the graph
-                    pass
-        for subscription, topic in subscriptions:
-            try:
-                subscriber.get_subscription(request={"subscription": subscription},
-                                            timeout=CHECK_TIMEOUT_S, retry=None)
-            except gexc.NotFound:
-                if not create_missing or not topic:
-                    raise InfrastructureError(f"subscription {subscription} does not exist: run "
-                                              "`klio job verify --create-resources` or pass "
-                                              "--create-resources") from None
-                create_subscription(subscriber, subscription, topic)
-    except InfrastructureError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any failure of the service is reported as one line
-        raise pubsub_error(exc, "the job's topics") from exc
-    finally:
-        subscriber.close()
-
-
 def create_subscription(subscriber, subscription: str, topic: str) -> None:
     from google.api_core import exceptions as gexc
 
@@ -108,66 +66,3 @@ def create_subscription(subscriber, subscription: str, topic: str) -> None:
             timeout=CHECK_TIMEOUT_S, retry=None)
     except gexc.AlreadyExists:  # created meanwhile by another job of the graph
         pass
-
-
-def check_buckets(buckets: Iterable[str], project: str) -> None:
-    """Every gs:// bucket must be reachable and exist."""
-    buckets = sorted(set(buckets))
-    if not buckets:
-        return
-    require_credentials("Cloud Storage", "STORAGE_EMULATOR_HOST")
-    from google.cloud import storage
-
-    client = storage.Client(project=project or None)
-    for name in buckets:
-        try:
-            found = client.bucket(name).exists(timeout=CHECK_TIMEOUT_S, retry=None)
-        except Exception as exc:  # noqa: BLE001
-            where = os.environ.get("STORAGE_EMULATOR_HOST")
-            hint = (f"STORAGE_EMULATOR_HOST={where}: is the emulator running there?" if where
-                    else "check the network and credentials")
-            raise InfrastructureError(f"Cloud Storage unreachable ({type(exc).__name__} on "
-                                      f"gs://{name}): {hint}") from exc
-        if not found:
-            raise InfrastructureError(f"bucket gs://{name} does not exist: create it or run "
-                                      "`klio job verify --create-resources`")
-
-
-def job_buckets(job: JobConfig) -> set[str]:
-    """Buckets of every gs:// location the job reads or writes."""
-    locations = [io.location for io in (*job.event_inputs, *job.event_outputs, *job.dead_letters)]
-    locations += [data.location for data in (job.data_input, job.data_output) if data is not None]
-    return {loc[5:].split("/", 1)[0] for loc in locations if loc and loc.startswith("gs://")}
-
-
-def job_pubsub(job: JobConfig, streaming: bool) -> tuple[set[str], set[tuple[str, str]]]:
-    """(topics, (subscription, topic) pairs) a streaming job reads and writes."""
-    topics: set[str] = set()
-    subscriptions: set[tuple[str, str]] = set()
-    if not streaming:
-        return topics, subscriptions
-    for io in (*job.event_inputs, *job.event_outputs, *job.dead_letters):
-        if io.type != "pubsub":
-            continue
-        if io.topic:
-            topics.add(io.topic)
-        if io.subscription:
-            subscriptions.add((io.subscription, io.topic or ""))
-    return topics, subscriptions
-
-
-def preflight(jobs: Iterable[JobConfig], streaming: bool, create_missing: bool = False) -> None:
-    """Check what the jobs need before anything runs; raise InfrastructureError on the first
-    missing piece."""
-    jobs = list(jobs)
-    buckets: set[str] = set()
-    topics: set[str] = set()
-    subscriptions: set[tuple[str, str]] = set()
-    for job in jobs:
-        buckets |= job_buckets(job)
-        job_topics, job_subscriptions = job_pubsub(job, streaming)
-        topics |= job_topics
-        subscriptions |= job_subscriptions
-    check_buckets(buckets, jobs[0].project if jobs else "")
-    if topics or subscriptions:
-        check_pubsub(sorted(topics), sorted(subscriptions), create_missing)

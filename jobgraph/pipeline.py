@@ -21,7 +21,7 @@ from typing import Any, Callable
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from jobgraph import eventio, infra, storage
+from jobgraph import eventio, resources, storage
 from jobgraph.progress import close_all
 from jobgraph.config import ConfigError, GraphConfig, JobConfig
 from jobgraph.message import KlioMessage
@@ -277,7 +277,7 @@ def run(graph: GraphConfig, *, job_name: str | None = None, streaming: bool | No
         raise ConfigError(graph.source, "pipeline_options.streaming",
                           "false when IDs or --batch-input are given (streaming reads Pub/Sub)")
     options = pipeline_options(graph, job_name, streaming, direct_runner, extra_options)
-    infra.preflight([job] if streaming and job_name else graph.jobs, streaming, create_resources)
+    resources.preflight([job] if streaming and job_name else graph.jobs, streaming, create_resources)
     sweep_leftovers(graph)
     pipeline = beam.Pipeline(options=options)
     run_id = eventio.new_run_id()

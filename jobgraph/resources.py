@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Iterable
+from typing import Callable, Iterable
 
 from jobgraph import infra
 from jobgraph.config import GraphConfig, JobConfig
@@ -107,30 +107,36 @@ def _client(clients: dict, kind: str, project: str):
     return clients[kind]
 
 
-def _verify_one(res: Resource, create: bool, project: str, clients: dict) -> str:
+def _exists_or_create(get: Callable[[], object], create: Callable[[], object] | None) -> str:
+    """"ok" when `get` finds the resource, else "created" by `create`, or "missing" without it."""
     from google.api_core import exceptions as gexc
 
+    try:
+        get()
+        return "ok"
+    except gexc.NotFound:
+        if create is None:
+            return "missing"
+    try:
+        create()
+    except gexc.AlreadyExists:  # created meanwhile by another job of the graph
+        pass
+    return "created"
+
+
+def _verify_one(res: Resource, create: bool, project: str, clients: dict) -> str:
     bounded = {"timeout": infra.CHECK_TIMEOUT_S, "retry": None}
     if res.kind == "topic":
         publisher = _client(clients, "topic", project)
-        try:
-            publisher.get_topic(request={"topic": res.name}, **bounded)
-            return "ok"
-        except gexc.NotFound:
-            if not create:
-                return "missing"
-            publisher.create_topic(request={"name": res.name}, **bounded)
-            return "created"
+        return _exists_or_create(
+            lambda: publisher.get_topic(request={"topic": res.name}, **bounded),
+            (lambda: publisher.create_topic(request={"name": res.name}, **bounded)) if create else None)
     if res.kind == "subscription":
         subscriber = _client(clients, "subscription", project)
-        try:
-            subscriber.get_subscription(request={"subscription": res.name}, **bounded)
-            return "ok"
-        except gexc.NotFound:
-            if not (create and res.topic):
-                return "missing"
-            infra.create_subscription(subscriber, res.name, res.topic)
-            return "created"
+        return _exists_or_create(
+            lambda: subscriber.get_subscription(request={"subscription": res.name}, **bounded),
+            (lambda: infra.create_subscription(subscriber, res.name, res.topic))
+            if create and res.topic else None)
     if res.kind == "bucket":
         client = _client(clients, "bucket", project)
         if client.bucket(res.name).exists(**bounded):
@@ -167,3 +173,22 @@ def publish(topic: str, payloads: Iterable[bytes], timeout: float = 15.0) -> lis
                                         "--create-resources`") from None
     except Exception as exc:  # noqa: BLE001
         raise infra.pubsub_error(exc, topic) from exc
+
+
+def preflight(jobs: Iterable[JobConfig], streaming: bool, create_missing: bool = False) -> None:
+    """Before a run: every bucket the jobs use, and when streaming every topic and subscription,
+    must exist (or is created with `create_missing`). Raises infra.InfrastructureError with one
+    line naming the first missing resource and the command that creates it."""
+    jobs = list(jobs)
+    needed = ("bucket", "topic", "subscription") if streaming else ("bucket",)
+    wanted: list[Resource] = []
+    for job in jobs:
+        wanted += [res for res in job_resources(job) if res.kind in needed and res not in wanted]
+    if not wanted:
+        return
+    for res, state in verify(wanted, create_missing, jobs[0].project):
+        if state == "missing":
+            name = f"gs://{res.name}" if res.kind == "bucket" else res.name
+            raise infra.InfrastructureError(
+                f"{res.kind} {name} does not exist: run `klio job verify --create-resources` "
+                "or pass --create-resources")

@@ -104,16 +104,16 @@ def test_streaming_run_with_missing_subscription_names_the_fix(tmp_path, pubsub_
 def test_preflight_creates_missing_topics_and_subscriptions_when_asked(tmp_path, pubsub_emulator):
     from google.cloud import pubsub_v1
 
-    from jobgraph import infra
     from jobgraph.config import load_graph
+    from jobgraph.resources import preflight
 
     project = f"p{uuid.uuid4().hex[:10]}"
     graph = load_graph(toygraph.config_copy(tmp_path),
                        templates=[f"root={tmp_path / 'root'}", f"project={project}"])
     job = graph.job("toy-upper")
-    infra.preflight([job], streaming=True, create_missing=True)
+    preflight([job], streaming=True, create_missing=True)
     subscriber = pubsub_v1.SubscriberClient()
     subscription = subscriber.get_subscription(
         request={"subscription": f"projects/{project}/subscriptions/toy-upper-in"})
     assert subscription.topic == f"projects/{project}/topics/toy-upper-in"
-    infra.preflight([job], streaming=True)  # now everything exists: no error
+    preflight([job], streaming=True)  # now everything exists: no error
