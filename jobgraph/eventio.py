@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import threading
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -80,6 +81,22 @@ def read_batch_events(p, job: JobConfig, ids: list[str] | None = None, ids_file:
     return parsed.messages, parsed.dead_letter
 
 
+_PUBLISHER = None
+_PUBLISHER_LOCK = threading.Lock()
+
+
+def _shared_publisher():
+    """One Pub/Sub publisher per process: the local runner builds a fresh copy of a DoFn for
+    every bundle, and a client per bundle would leak its channel and threads."""
+    global _PUBLISHER
+    with _PUBLISHER_LOCK:
+        if _PUBLISHER is None:
+            from google.cloud import pubsub_v1
+
+            _PUBLISHER = pubsub_v1.PublisherClient()
+        return _PUBLISHER
+
+
 class PublishThenAcknowledge(beam.DoFn):
     """Local streaming sink: publish (bytes, element key) pairs to a topic; once the server has
     confirmed a bundle's messages, acknowledge the input messages they end (jobgraph.receipts).
@@ -87,20 +104,14 @@ class PublishThenAcknowledge(beam.DoFn):
 
     def __init__(self, topic: str, job_name: str):
         self.topic, self.job_name = topic, job_name
-        self._publisher = None
         self._sent: list = []
-
-    def setup(self):
-        from google.cloud import pubsub_v1
-
-        self._publisher = pubsub_v1.PublisherClient()
 
     def start_bundle(self):
         self._sent = []
 
     def process(self, element: tuple[bytes, str]):
         data, key = element
-        self._sent.append((self._publisher.publish(self.topic, data), key))
+        self._sent.append((_shared_publisher().publish(self.topic, data), key))
 
     def finish_bundle(self):
         for future, key in self._sent:
