@@ -1,5 +1,6 @@
 """Hostile input through the whole batch graph, all in one run beside good videos: every hostile
-case ends as one dead letter with its reason, the good videos are labelled, the run succeeds.
+case ends as one dead letter with its reason, the good videos are labelled, the run succeeds
+(in bounded time: the run is one subprocess-free CLI call, well under a minute).
 (The decoder's own hostile files are tested in tests/features/test_hostile_videos.py.)"""
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 
 from tests.graph.helpers import dead_letters, files_under, location_overrides
 from tests.graph.test_graph_batch import klio_job_run, scene
+from transforms import synthetic_video as sv
 
 NESTED = b"[" * 5000 + b"]" * 5000  # json would recurse past Python's limit
 
@@ -29,9 +31,18 @@ def test_hostile_metadata_textual_labels_and_id_lines_are_dead_letters(tmp_path)
     os.mkfifo(meta / "fifometa.json")
     os.symlink("/dev/zero", meta / "zerometa.json")
     (root / "textual" / "badtextual.json").write_bytes(b'{"labels": ' + NESTED + b"}")
+    # hostile "videos": a FIFO (would block an open forever), a link out of the folder, a PNG
+    # declaring a 16000x16000 canvas (about 2 GB decoded) under a video name
+    videos = root / "videos"
+    os.mkfifo(videos / "fifovideo.mp4")
+    os.symlink("/etc/passwd", videos / "escapevideo.mp4")
+    sv.write_png_bomb(str(videos / "pngvideo.mp4"))
+    hostile_videos = {"fifovideo": "not-a-regular-file", "escapevideo": "outside-root",
+                      "pngvideo": "not-a-video"}
     # a BOM before the first ID, and one line that is not UTF-8
     ids_file = tmp_path / "ids.txt"
-    ids_file.write_bytes(b"\xef\xbb\xbf" + "\n".join(ids).encode() + b"\nbad\xff\xfeid\n")
+    ids_file.write_bytes(b"\xef\xbb\xbf" + "\n".join([*ids, *hostile_videos]).encode()
+                         + b"\nbad\xff\xfeid\n")
 
     _, counters = klio_job_run(*location_overrides(str(root)), "-O",
                                f"video-iab:job_config.textual_location={root}/textual",
@@ -44,9 +55,11 @@ def test_hostile_metadata_textual_labels_and_id_lines_are_dead_letters(tmp_path)
     iab = {r["element"]: (r["stage"], r["reason"]) for r in dead_letters(str(root / "dead-letter" / "video-iab"))}
     assert iab == {**{v: ("metadata", "bad-metadata") for v in hostile_metadata},
                    "badtextual": ("textual-labels", "bad-metadata")}
-    features = dead_letters(str(root / "dead-letter" / "video-features"))
-    assert [(r["stage"], r["reason"]) for r in features] == [("read-ids", "invalid-id")]
-    assert "not UTF-8" in features[0]["message"] and features[0]["raw_length"] == len(b"bad\xff\xfeid")
+    features = {r["element"]: r for r in dead_letters(str(root / "dead-letter" / "video-features"))}
+    assert {e: r["reason"] for e, r in features.items()} == {**hostile_videos, "bad\ufffd\ufffdid": "invalid-id"}
+    not_utf8 = features["bad\ufffd\ufffdid"]
+    assert not_utf8["stage"] == "read-ids" and "not UTF-8" in not_utf8["message"]
+    assert not_utf8["raw_length"] == len(b"bad\xff\xfeid")
     assert counters["video-features"]["kmsg-success"] == len(ids)
     assert counters["video-iab"]["kmsg-success"] == len(good)
     assert counters["video-iab"]["dead-letter:bad-metadata"] == len(hostile_metadata) + 1
