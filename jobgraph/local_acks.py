@@ -4,6 +4,8 @@ published its results. Installed through the runner's evaluator override table, 
 streaming runner only (Dataflow acknowledges on its own)."""
 from __future__ import annotations
 
+import os
+import threading
 import time
 
 from apache_beam.runners.direct import transform_evaluator
@@ -25,7 +27,7 @@ class AckAfterDoneReadEvaluator(transform_evaluator._PubSubReadEvaluator):
         if RECEIPTS.in_flight() >= MAX_IN_FLIGHT:
             time.sleep(0.2)  # back-pressure: let the job finish what it holds
             return []
-        client = self._get_subscriber_client(self._applied_ptransform)
+        client = _large_message_client()
         RECEIPTS.use_client(client)
         response = client.pull(subscription=self._sub_name, max_messages=PULL_MAX_MESSAGES, timeout=30)
         results = []
@@ -34,6 +36,29 @@ class AckAfterDoneReadEvaluator(transform_evaluator._PubSubReadEvaluator):
             message = PubsubMessage._from_message(received.message)
             results.append((Timestamp.from_utc_datetime(received.message.publish_time), message))
         return results
+
+
+_CLIENT = None
+_CLIENT_LOCK = threading.Lock()
+
+
+def _large_message_client():
+    """A subscriber whose channel takes messages of any size: the default client's channel
+    refuses responses over 4 MiB, so a larger message (Pub/Sub allows 10 MB) would never reach
+    the job, not even as a dead letter."""
+    global _CLIENT
+    with _CLIENT_LOCK:
+        if _CLIENT is None:
+            import grpc
+            from google.cloud import pubsub_v1
+            from google.pubsub_v1.services.subscriber.transports.grpc import SubscriberGrpcTransport
+
+            options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+            emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
+            channel = (grpc.insecure_channel(emulator, options=options) if emulator
+                       else SubscriberGrpcTransport.create_channel(options=options))
+            _CLIENT = pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
+        return _CLIENT
 
 
 def install() -> None:

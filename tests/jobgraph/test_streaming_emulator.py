@@ -127,11 +127,18 @@ def test_unparseable_message_goes_to_dead_letter_topic_and_pipeline_keeps_runnin
     graph["dead"].received.clear()
     publisher = pubsub_v1.PublisherClient()
     publisher.publish(topic("toy-upper-in"), b"\xff\xfe not a klio message").result()
-    letters = graph["dead"].pull(until=lambda r: len(r) >= 1)
+    big = bytes(range(256)) * 10_000  # 2.5 MB: JSON-escaped whole it would exceed Pub/Sub's 10 MB
+    publisher.publish(topic("toy-upper-in"), big).result()
+    huge = b"\xff" * (9 * 2**20)  # over the 4 MiB a default gRPC channel receives
+    publisher.publish(topic("toy-upper-in"), huge).result()
+    letters = graph["dead"].pull(until=lambda r: len(r) >= 3)
     records = [DeadLetter.from_json(x) for x in letters]
-    parse = [r for r in records if r.stage == "parse"]
-    assert len(parse) == 1 and parse[0].reason == "unparseable-message"
+    parse = sorted((r for r in records if r.stage == "parse"), key=lambda r: r.raw_length)
+    assert len(parse) == 3 and {r.reason for r in parse} == {"unparseable-message"}
     assert parse[0].raw.encode("latin-1") == b"\xff\xfe not a klio message"
+    assert parse[1].raw_length == len(big) and big.startswith(parse[1].raw.encode("latin-1"))
+    assert parse[2].raw_length == len(huge)
+    assert max(len(x) for x in letters) < 128 * 1024  # a bounded record
     graph["out"].received.clear()
     with open(os.path.join(graph["root"], "in", "after.txt"), "w") as fh:
         fh.write("still alive\n")
