@@ -26,10 +26,10 @@ def refusing_port():
 
 def _no_credentials_env(tmp_path) -> dict:
     """No emulator, no application default credentials, no metadata server probe."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("STORAGE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS")}
-    env.update(HOME=str(tmp_path), CLOUDSDK_CONFIG=str(tmp_path / "gcloud"), NO_GCE_CHECK="true")
-    return env
+    # empty, not absent: the klio helper merges these into the test process's environment,
+    # where the emulator fixtures may have set them; the clients treat "" as unset
+    return {"STORAGE_EMULATOR_HOST": "", "PUBSUB_EMULATOR_HOST": "", "GOOGLE_APPLICATION_CREDENTIALS": "",
+            "HOME": str(tmp_path), "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"), "NO_GCE_CHECK": "true"}
 
 
 def _klio_fails_fast(*args: str, env: dict) -> str:
