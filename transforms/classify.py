@@ -7,7 +7,8 @@
 Input: PCollection[KlioMessage] whose element is a validated video ID and whose feature file
 exists (the runtime checked). Upload metadata for the metadata branch comes from the message
 payload (the upload event's JSON) or a sidecar `{metadata_location}/{id}.json`; missing metadata
-is "unknown", never an error. Labels file (`{labels_location}/{id}.json`, written atomically):
+is "unknown"; present but unusable metadata (too large, too deep, not an object, not a regular
+file) is a `bad-metadata` dead letter. Labels file (`{labels_location}/{id}.json`, written atomically):
 {video_id, model: {name, version}, taxonomy, labels: [{id, name, tier_path, score, source}],
  top_k: [{id, name, score}], frames_used, metadata_source, created_at}.
 """
