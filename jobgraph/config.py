@@ -1,7 +1,7 @@
 """klio-job.yaml: the job graph as one YAML document per job, each a Klio v2 job config.
 
 Parsed once at the edge (CLI) into frozen dataclasses and passed down explicitly. Every error
-names the file, the key and what was expected. Keys follow Klio v2 (klio-conventions.md §3):
+names the file, the key and what was expected. Keys follow Klio's v2 config format:
 
     version: 2
     job_name: video-features

@@ -1,6 +1,6 @@
 """KlioMessage parsing, v1 -> v2 normalisation, job identity and message construction.
 
-Semantics follow Klio's `klio.message.serializer` (see klio-conventions.md §1), with one fix:
+Semantics follow Klio's `klio.message.serializer` (same normalisation and recipients), with one fix:
 bytes that are not a KlioMessage raise `UnparseableMessage` instead of crashing the pipeline.
 """
 from __future__ import annotations

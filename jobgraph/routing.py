@@ -1,6 +1,6 @@
 """What a job does with a message it receives: Klio's routing rules as pure functions.
 
-Order (klio-conventions.md §1.1): intended recipients -> audit log -> (our ID validation) -> ping
+Order (as Klio's receipt steps): intended recipients -> audit log -> (our ID validation) -> ping
 -> output exists + force -> input exists -> the job's transforms. Pass-throughs (ping, output
 exists and not forced) go to the event output unchanged so children are still triggered.
 """

@@ -1,4 +1,4 @@
-"""Inference backends for the Inception-v3 frame embedder (issue 6).
+"""Inference backends for the Inception-v3 frame embedder.
 
 One entry point, `create_backend(name, keras_model, cache_dir, calibration_frames)`, turns the
 Keras reference model into a callable `uint8[N,299,299,3] RGB -> float32[N,2048]` on one runtime

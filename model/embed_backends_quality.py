@@ -1,4 +1,4 @@
-"""Quality guard for reduced-precision embedding backends (issue 6). Pure numpy.
+"""Quality guard for reduced-precision embedding backends. Pure numpy.
 
 A freshly initialised network is chaotic, so cosine against fp32 on random weights says little
 about what reduced precision costs. The guard instead trains the same small classifier on each

@@ -10,7 +10,7 @@ triplets are grouped by class, pushed through a heap, shuffled with `random.seed
 stable-sorted by score. The AP denominator is every positive in the full label matrix, so
 positives outside a video's top-k count as misses.
 
-Product metric (reference/nextvlad-yt8m.md §5): the precision-coverage curve and coverage at a
+Product metric (the one the platform tunes thresholds for): the precision-coverage curve and coverage at a
 target precision p*. Variant implemented by default ("lowest threshold"): candidates are all
 (video, class) pairs (or each video's top-k if `top_k` is given), pooled and sorted by score;
 thresholds are evaluated at ends of tie blocks; t* = the lowest threshold whose emitted-label

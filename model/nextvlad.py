@@ -1,7 +1,6 @@
 """NeXtVLAD (Lin, Xiao & Fan 2018) and the video-level model around it, in Keras 3.
 
-Faithful to the paper author's code (linrongc/youtube-8m `nextvlad.py`, see
-reference/nextvlad-yt8m.md §1-2): expansion FC with bias, sigmoid group attention, soft
+Faithful to the paper author's code (linrongc/youtube-8m `nextvlad.py`): expansion FC with bias, sigmoid group attention, soft
 assignment = softmax_K(BN(x W)) without bias (BN over every row, padded frames included, as
 the reference does), frame mask, residual aggregation against anchors c_k, intra-L2 over d,
 flatten feature-major (j*K + k), BN, no global L2. In inference mode every BatchNormalization

@@ -1,6 +1,6 @@
 """Training: YouTube-8M-format TFRecords in, a model directory (model/artifacts.py) out.
 
-Recipe of the reference (reference/nextvlad-yt8m.md §3): sigmoid cross-entropy on the
+Recipe of the paper author's training code: sigmoid cross-entropy on the
 probabilities summed over classes and averaged over the batch (eps 1e-8), Adam (eps from the
 config, 1e-8) with per-tensor gradient clipping (clipnorm), learning rate
 lr * decay_rate^floor(examples / decay_examples), L2 on the logistic head only.

@@ -1,4 +1,4 @@
-"""PCA + quantisation exactly as YouTube-8M (reference numbers: nextvlad-yt8m.md §6 Q1)."""
+"""PCA + quantisation exactly as YouTube-8M (YouTube-8M's dequantisation constants)."""
 import numpy as np
 import pytest
 

@@ -24,7 +24,7 @@ def _field(msg, name, number, ftype, label=F.LABEL_OPTIONAL, type_name=None, one
 
 def klio_original_schema():
     """KlioMessage as declared by Spotify Klio's klio.proto (klio-core 22.3.0), built field by
-    field from that spec (klio-conventions.md §1) in a separate descriptor pool, so the test does
+    field from that declaration in a separate descriptor pool, so the test does
     not depend on our .proto or generated code."""
     pool = descriptor_pool.DescriptorPool()
     ts = descriptor_pb2.FileDescriptorProto()

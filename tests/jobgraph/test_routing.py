@@ -1,4 +1,4 @@
-"""Klio's routing rules (klio-conventions.md §1.2), ping/force/existence, audit log, upstream."""
+"""Klio's routing rules, ping/force/existence, audit log, upstream."""
 from __future__ import annotations
 
 import itertools

@@ -1,4 +1,4 @@
-"""Quality guard (issue 6): the matrix-unit backends keep the synthetic task's metrics.
+"""Quality guard: the matrix-unit backends keep the synthetic task's metrics.
 
 A linear probe is trained on each backend's features of a labelled synthetic frame task and
 scored with the project's GAP@20 and coverage at 80% precision against keras-fp32's. GAP@20 may
