@@ -19,10 +19,15 @@ def _video_pair(msg, videos_location: str, suffix: str):
 
 
 def video_features(messages, config: JobConfig):
+    import dataclasses
+
     from jobgraph.message import KlioMessage
     from transforms.extract import ExtractFeatures
+    from transforms.upload_metadata import metadata_from_message
 
-    settings = job_settings.features_config(config)
+    # The passthrough is the serialized message: its payload's upload metadata is stored with
+    # the features, so a batch rerun of video-iab still has it.
+    settings = dataclasses.replace(job_settings.features_config(config), upload_metadata=metadata_from_message)
     data_in = config.data_input
     triples = messages | "[video-features] To Video Paths" >> beam.Map(
         _video_pair, data_in.location, data_in.file_suffix)

@@ -29,9 +29,11 @@ from apache_beam.ml.inference.base import ModelHandler, RunInference
 from jobgraph import storage
 from jobgraph.deadletter import DeadLetter
 from jobgraph.message import KlioMessage
+from transforms.upload_metadata import (MAX_METADATA_BYTES, BadMetadata, as_duration,
+                                        clean_metadata, load_metadata_json, metadata_from_context,
+                                        metadata_from_payload, metadata_from_sidecar)
 
 NAMESPACE = "video_iab"
-METADATA_KEYS = ("category", "language", "duration", "channel")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,112 +64,6 @@ def _dead(job: str, video_id: str, stage: str, exc: BaseException, reason: str |
     return beam.pvalue.TaggedOutput("dead_letter", DeadLetter.from_exception(job, video_id, stage, exc, reason))
 
 
-# Upload metadata is small; anything larger or deeper is hostile, not metadata.
-MAX_METADATA_BYTES = 64 * 1024
-MAX_JSON_DEPTH = 32
-
-
-class BadMetadata(ValueError):
-    """Upload metadata (payload or sidecar) that is present but unusable: too large, too deeply
-    nested, not a JSON object, or not a regular file."""
-
-    reason = "bad-metadata"
-
-
-def _json_depth_ok(text: str, limit: int) -> bool:
-    """Whether the brackets of `text` nest at most `limit` deep (strings are not skipped, so
-    brackets inside strings count too: an over-estimate, never an under-estimate)."""
-    depth = 0
-    for char in text:
-        if char in "[{":
-            depth += 1
-            if depth > limit:
-                return False
-        elif char in "]}":
-            depth -= 1
-    return True
-
-
-def _bounded_json_text(data: bytes, where: str) -> str:
-    """`data` as text when it is within MAX_METADATA_BYTES, UTF-8 and at most MAX_JSON_DEPTH
-    deep (json would recurse into deeper input until RecursionError); else BadMetadata."""
-    if len(data) > MAX_METADATA_BYTES:
-        raise BadMetadata(f"{where}: {len(data)} bytes, over the limit of {MAX_METADATA_BYTES}")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadMetadata(f"{where}: not UTF-8 ({exc.reason})") from None
-    if not _json_depth_ok(text, MAX_JSON_DEPTH):
-        raise BadMetadata(f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    return text
-
-
-def load_metadata_json(data: bytes, where: str):
-    """Small JSON parsed safely; BadMetadata when over the limits or not JSON."""
-    try:
-        return json.loads(_bounded_json_text(data, where))
-    except ValueError as exc:
-        if isinstance(exc, BadMetadata):
-            raise
-        raise BadMetadata(f"{where}: not JSON ({exc})") from None
-
-
-def metadata_from_payload(payload: bytes) -> dict | None:
-    """The upload event's JSON (a dict) from a message payload, or None when it carries none.
-
-    A payload that is not JSON is someone else's payload (None); JSON-looking payloads over the
-    size or depth limits raise BadMetadata."""
-    if not payload or payload.lstrip()[:1] not in (b"{", b"["):
-        return None
-    text = _bounded_json_text(payload, "message payload")
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        return None
-    if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict):
-        doc = doc["metadata"]
-    return doc if isinstance(doc, dict) and any(k in doc for k in METADATA_KEYS) else None
-
-
-def metadata_from_sidecar(location: str, video_id: str) -> dict | None:
-    """`{location}/{video_id}.json` as a dict, None when absent; BadMetadata when unusable."""
-    sidecar = f"{location.rstrip('/')}/{video_id}.json"
-    if not storage.exists(sidecar):
-        return None
-    try:
-        data = storage.read_bytes(sidecar, limit=MAX_METADATA_BYTES)
-    except storage.UnsafeRead as exc:
-        raise BadMetadata(str(exc)) from None
-    doc = load_metadata_json(data, sidecar)
-    if not isinstance(doc, dict):
-        raise BadMetadata(f"{sidecar}: not a JSON object")
-    return doc
-
-
-def _duration(value) -> float | None:
-    """A finite, non-negative number of seconds, or None."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return None
-    try:
-        seconds = float(value)
-    except OverflowError:  # e.g. an integer of 400 digits
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def clean_metadata(doc: dict | None) -> dict:
-    """Keep the known keys with sane types and values; anything else becomes unknown (absent)."""
-    out: dict[str, Any] = {}
-    for key in ("category", "language", "channel"):
-        value = (doc or {}).get(key)
-        if isinstance(value, str) and value:
-            out[key] = value[:200]
-    duration = _duration((doc or {}).get("duration"))
-    if duration is not None:
-        out["duration"] = duration
-    return out
-
-
 class ReadFeatures(beam.DoFn):
     """KlioMessage -> (message bytes, VideoInput); an unreadable feature file or unusable
     metadata -> a dead letter for that element only (no exception leaves this step)."""
@@ -181,7 +77,7 @@ class ReadFeatures(beam.DoFn):
         try:
             features = self._features(video_id)
             stage = "metadata"
-            metadata, source = self._metadata(msg, video_id)
+            metadata, source = self._metadata(msg, video_id, features.context)
         except BadMetadata as exc:
             yield _dead(self.config.job_name, video_id, stage, exc)
             return
@@ -191,7 +87,7 @@ class ReadFeatures(beam.DoFn):
             return
         # The video's own duration stands in when the upload did not say (not upload metadata).
         if "duration" not in metadata and features.context.get("duration_s") is not None:
-            duration = _duration(features.context["duration_s"])
+            duration = as_duration(features.context["duration_s"])
             if duration is not None:
                 metadata["duration"] = duration
         Metrics.counter(NAMESPACE, f"metadata-{source}").inc()
@@ -207,15 +103,20 @@ class ReadFeatures(beam.DoFn):
             raise ValueError(f"{path} holds no frames")
         return features
 
-    def _metadata(self, msg: KlioMessage, video_id: str) -> tuple[dict, str]:
-        """(cleaned metadata, source: "payload" | "sidecar" | "unknown")."""
-        metadata = metadata_from_payload(msg.data.payload)
-        source = "payload" if metadata is not None else "unknown"
-        if metadata is None and self.config.metadata_location:
-            metadata = metadata_from_sidecar(self.config.metadata_location, video_id)
-            source = "sidecar" if metadata is not None else "unknown"
-        metadata = clean_metadata(metadata)
-        return metadata, (source if metadata else "unknown")
+    def _metadata(self, msg: KlioMessage, video_id: str, context: dict) -> tuple[dict, str]:
+        """(cleaned metadata, source: "payload" | "sidecar" | "unknown"). The upload event's
+        payload wins: from the message, else as video-features stored it with the features (a
+        batch run has no payload); then the sidecar."""
+        metadata = clean_metadata(metadata_from_payload(msg.data.payload))
+        if not metadata:
+            metadata = metadata_from_context(context)
+        if metadata:
+            return metadata, "payload"
+        if self.config.metadata_location:
+            metadata = clean_metadata(metadata_from_sidecar(self.config.metadata_location, video_id))
+            if metadata:
+                return metadata, "sidecar"
+        return {}, "unknown"
 
 
 @dataclasses.dataclass

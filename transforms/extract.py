@@ -17,7 +17,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import re
-from typing import Any
+from typing import Any, Callable
 
 import apache_beam as beam
 import numpy as np
@@ -43,6 +43,8 @@ class FeaturesConfig:
       (transforms.decode_ahead); 0 decodes in the worker itself. Worth it where a worker has
       idle cores or reads from remote storage; with one single-thread worker per core the
       cores are already busy and more workers is the better lever (README, Benchmarks).
+    upload_metadata: passthrough value -> the upload's metadata ({category, language, duration,
+      channel}), stored with the features so that later batch runs of the classifier have it.
     """
 
     output_location: str
@@ -53,6 +55,7 @@ class FeaturesConfig:
     skip_existing: bool = True
     id_pattern: str = DEFAULT_ID_PATTERN
     decode_ahead: int = 0
+    upload_metadata: Callable[[Any], dict] | None = None
 
     def __post_init__(self):
         if not isinstance(self.decode_ahead, int) or self.decode_ahead < 0:
@@ -211,7 +214,9 @@ class WriteFeatures(beam.DoFn):
                 embedder_backend=cfg.embedder.backend,
                 embedder_precision=emb.embedder_precision(cfg.embedder),
                 sampling=cfg.decode.describe(),
-                pca=FileSystems.split(cfg.pca_path)[1] if cfg.pca_path else None)
+                pca=FileSystems.split(cfg.pca_path)[1] if cfg.pca_path else None,
+                meta=cfg.upload_metadata(sample.passthrough[0])
+                if cfg.upload_metadata is not None and sample.passthrough else {})
             path = write_features(feature_path(cfg.output_location, sample.video_id), record)
         except Exception as exc:  # noqa: BLE001
             yield beam.pvalue.TaggedOutput("dead_letter", _dead(

@@ -7,8 +7,10 @@ import os
 
 import pytest
 
-from transforms.classify import (MAX_METADATA_BYTES, BadMetadata, clean_metadata, merge_textual,
-                                 metadata_from_payload, metadata_from_sidecar)
+from transforms.classify import merge_textual
+from transforms.upload_metadata import (MAX_METADATA_BYTES, BadMetadata, clean_metadata,
+                                        metadata_from_message, metadata_from_payload,
+                                        metadata_from_sidecar)
 
 NESTED = b"[" * 5000 + b"]" * 5000  # deeper than Python's recursion limit, under the size limit
 
@@ -61,3 +63,38 @@ def test_textual_labels_with_odd_scores_merge_without_error():
     assert [m["id"] for m in merged] == ["1", "2"]
     assert merged[0]["source"] == "visual+textual" and merged[0]["textual_score"] is None
     assert merged[1]["score"] is None
+
+
+def test_metadata_from_message_is_what_video_features_stores():
+    from jobgraph.message import new_message
+
+    msg = new_message("v1", top_down=True, payload=b'{"category": "news", "duration": 12, "x": 1}')
+    assert metadata_from_message(msg.SerializeToString()) == {"category": "news", "duration": 12.0}
+    hostile = new_message("v1", top_down=True, payload=b"[" * 5000 + b"]" * 5000)
+    assert metadata_from_message(hostile.SerializeToString()) == {}
+    assert metadata_from_message(b"\xff not a message") == {}
+
+
+def test_batch_message_uses_the_payload_metadata_stored_with_the_features(tmp_path):
+    """A batch run has no payload: the upload's metadata that video-features stored wins over a
+    sidecar, so relabelling the catalogue keeps what the upload said."""
+    import numpy as np
+
+    from jobgraph.message import new_message
+    from transforms.classify import ClassifyConfig, ReadFeatures
+    from transforms.features_io import FeatureRecord, write_features
+
+    write_features(str(tmp_path / "features" / "v1.tfrecord"), FeatureRecord(
+        video_id="v1", rgb=np.full((2, 8), 128, np.uint8), timestamps_s=(0.0, 1.0), duration_s=2.0,
+        embedder_name="t", embedder_version="0", embedder_backend="none", embedder_precision="fp32",
+        sampling="fps=1", meta={"category": "news", "language": "fr"}))
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta" / "v1.json").write_text(json.dumps({"category": "sidecar-says"}))
+    step = ReadFeatures(ClassifyConfig(job_name="video-iab", features_location=str(tmp_path / "features"),
+                                       labels_location=str(tmp_path / "labels"), model_dir="unused",
+                                       metadata_location=str(tmp_path / "meta")))
+    [(_, video)] = list(step.process(new_message("v1", top_down=True)))
+    assert video.metadata_source == "payload"
+    assert video.metadata["category"] == "news" and video.metadata["language"] == "fr"
+    [(_, video)] = list(step.process(new_message("v1", top_down=True, payload=b'{"category": "sports"}')))
+    assert video.metadata["category"] == "sports"  # a message's own payload still wins

@@ -18,7 +18,7 @@ from transforms.synthetic_video import VideoSpec, write_video
 pytestmark = pytest.mark.emulator
 PROJECT = "video-e2e"
 IDS = [f"up{i:02d}" for i in range(20)]
-OWN = ["bu01", "force01", "alive01"]  # one video per test that needs its own (tests are independent)
+OWN = ["bu01", "force01", "alive01", "meta01"]  # one video per test that needs its own (tests are independent)
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +167,16 @@ def test_bad_messages_end_as_dead_letters_or_counted_drops_and_graph_keeps_runni
     received = graph["out"].pull(until=lambda r: len(r) >= 1, timeout=300)
     assert [m.data.element for m in messages(received)] == [b"alive01"]
     assert graph["proc"].poll() is None
+
+
+def test_batch_relabel_keeps_the_upload_payload_metadata(graph):
+    """Relabelling in batch (no payload: e.g. after a model update) keeps the metadata the
+    upload event carried: video-features stored it with the features."""
+    graph["out"].received.clear()
+    publish(graph, "--top-down", "--payload", json.dumps({"category": "news", "language": "fr"}), "meta01")
+    graph["out"].pull(until=lambda r: any(m.data.element == b"meta01" for m in messages(r)), timeout=300)
+    assert labels(graph, "meta01")["metadata_source"] == "payload"
+    os.remove(f"{graph['root']}/out/labels/meta01.json")
+    toygraph.klio("job", "run", "--direct-runner", "--batch", "--job", "video-iab", *graph["args"], "meta01",
+                  timeout=600)
+    assert labels(graph, "meta01")["metadata_source"] == "payload"
