@@ -138,8 +138,16 @@ def job_run(job_name, job_dir, config_file, overrides, templates, direct_runner,
     summary = run(graph, job_name=job_name, streaming=streaming, direct_runner=direct_runner,
                   ids=list(ids) if ids else None, ids_file=batch_input, counters_path=counters_path,
                   create_resources=create_resources)
+    state = summary.state.rsplit(".", 1)[-1]
+    if summary.dry_run:
+        click.echo(f"klio job run: dry run of {job_name or 'the graph'}: translated, not submitted")
+        return
+    if not summary.counters and state in ("RUNNING", "PENDING", "STARTING", "UNKNOWN"):
+        click.echo(f"klio job run: {job_name or 'the graph'} submitted (state {state}); "
+                   "set job_config.blocking: true to wait for it")
+        return
     print_summary(summary, graph, job_name)
-    if summary.state not in ("DONE", "PipelineState.DONE"):
+    if state != "DONE":
         raise KlioCommandError(f"pipeline ended in state {summary.state}")
     failed = summary.infrastructure_failures()
     if failed:

@@ -89,6 +89,7 @@ class JobConfig:
     data_output: DataIO | None
     dead_letters: tuple[EventIO, ...]
     allow_non_klio_messages: bool = False
+    blocking: bool = False  # Klio: wait for a remote (Dataflow) job to finish; local runs always wait
     id_pattern: str = DEFAULT_ID_PATTERN
     entry_point: str = "run:run"
     user: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -382,6 +383,7 @@ def _job_config(doc: Any, index: int, source: str, job_dir: str) -> JobConfig:
         data_output=_data_io(r, r.io_list(data.get("outputs"), "job_config.data.outputs"),
                              "job_config.data.outputs.", job_dir, "output"),
         allow_non_klio_messages=r.boolean(jc, "allow_non_klio_messages", "job_config."),
+        blocking=r.boolean(jc, "blocking", "job_config."),
         id_pattern=id_pattern, entry_point=entry_point,
         user={k: v for k, v in jc.items() if k not in _JOB_CONFIG_KEYS},
         source=source, job_dir=job_dir)

@@ -198,8 +198,35 @@ def pipeline_options(graph: GraphConfig, job_name: str | None, streaming: bool, 
     if options.get("runner") == "FnApiRunner":
         options["runner"] = FN_API_RUNNER
     options.update(extra or {})
-    return PipelineOptions.from_dictionary(
-        {k: v for k, v in options.items() if not (isinstance(v, (list, dict)) and not v)})
+    return PipelineOptions(beam_flags(options))
+
+
+def beam_flags(options: dict) -> list[str]:
+    """Command-line flags for Beam from option values, shaped by how Beam declares each option:
+    a switch (`--streaming`) only when true; an option with a value as `--name=value`, so that
+    a YAML `true` for e.g. `dry_run` is not turned into a bare flag missing its value. False,
+    None and empty values are left to Beam's defaults; lists repeat the flag."""
+    import json
+
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for cls in PipelineOptions.__subclasses__():
+        cls._add_argparse_args(parser)  # noqa: SLF001 - Beam's own way to list its options
+    switches = {action.dest for action in parser._actions if action.nargs == 0}  # noqa: SLF001
+    flags: list[str] = []
+    for name, value in options.items():
+        if value is None or value is False or (isinstance(value, (list, dict, str)) and not value):
+            continue
+        if name in switches:
+            flags.append(f"--{name}")
+        elif isinstance(value, list):
+            flags += [f"--{name}={item}" for item in value]
+        elif isinstance(value, dict):
+            flags.append(f"--{name}={json.dumps(value)}")
+        else:
+            flags.append(f"--{name}={value}")
+    return flags
 
 
 @dataclasses.dataclass
@@ -209,6 +236,7 @@ class RunSummary:
     # job_name -> distribution name -> {"min", "max", "mean", "count"} (e.g. worker-peak-rss-mib)
     distributions: dict[str, dict[str, dict[str, float]]] = dataclasses.field(default_factory=dict)
     run_id: str = ""  # names the batch run's event and dead-letter files
+    dry_run: bool = False  # translated only (pipeline_options.dry_run), nothing was submitted
 
     def infrastructure_failures(self) -> dict[str, int]:
         """job_name -> elements dead-lettered for infrastructure reasons (storage errors)."""
@@ -261,10 +289,13 @@ def collect_counters(result) -> dict[str, dict[str, int]]:
 
 def run(graph: GraphConfig, *, job_name: str | None = None, streaming: bool | None = None,
         direct_runner: bool = False, ids: list[str] | None = None, ids_file: str | None = None,
-        extra_options: dict | None = None, blocking: bool = True, counters_path: str | None = None,
+        extra_options: dict | None = None, blocking: bool | None = None, counters_path: str | None = None,
         counters_every_s: float = 5.0, create_resources: bool = False) -> RunSummary:
     """Build and run; blocks until the pipeline finishes (batch) or is cancelled (streaming).
 
+    blocking: wait for the pipeline to finish. Default: always on the local runners (they run
+    in this process); on a remote runner (Dataflow) only with `job_config.blocking`, as Klio:
+    otherwise the run returns once the job is submitted (a streaming job never finishes).
     counters_path: write the counters there as JSON at the end, and every `counters_every_s`
     seconds while a streaming pipeline runs.
     create_resources: create missing topics and subscriptions instead of failing.
@@ -277,7 +308,11 @@ def run(graph: GraphConfig, *, job_name: str | None = None, streaming: bool | No
         raise ConfigError(graph.source, "pipeline_options.streaming",
                           "false when IDs or --batch-input are given (streaming reads Pub/Sub)")
     options = pipeline_options(graph, job_name, streaming, direct_runner, extra_options)
-    resources.preflight([job] if streaming and job_name else graph.jobs, streaming, create_resources)
+    dry_run = bool(options.get_all_options().get("dry_run"))
+    if blocking is None:
+        blocking = _is_local_runner(options) or job.blocking
+    if not dry_run:  # a dry run only translates the pipeline: no service is touched
+        resources.preflight([job] if streaming and job_name else graph.jobs, streaming, create_resources)
     sweep_leftovers(graph)
     pipeline = beam.Pipeline(options=options)
     run_id = eventio.new_run_id()
@@ -294,25 +329,35 @@ def run(graph: GraphConfig, *, job_name: str | None = None, streaming: bool | No
         reporter = _LiveCounters(counters_path, every_s=counters_every_s)
         reporter.start()
     try:
-        state = result.wait_until_finish() if blocking else result.state
+        # a dry run's result "finishes" with None: its state is the result's own (DONE)
+        state = (result.wait_until_finish() if blocking else None) or result.state
     finally:
         close_all()
         if reporter is not None:
             reporter.stop()
-    summary = RunSummary(state=str(state), counters=collect_counters(result),
-                         distributions=collect_distributions(result), run_id=run_id)
+    summary = RunSummary(state=str(state), counters=collect_counters(result) if blocking else {},
+                         distributions=collect_distributions(result) if blocking else {},
+                         run_id=run_id, dry_run=dry_run)
     if counters_path:
         write_counters(counters_path, summary)
     return summary
 
 
-def _is_local_streaming_runner(options: PipelineOptions) -> bool:
-    """Beam's DirectRunners acknowledge Pub/Sub messages on pull; ours is then made to wait."""
+def _runner_name(options: PipelineOptions) -> str:
     from apache_beam.options.pipeline_options import StandardOptions
 
     runner = options.view_as(StandardOptions).runner or "DirectRunner"
-    name = runner if isinstance(runner, str) else type(runner).__name__
-    return name.rsplit(".", 1)[-1] in ("DirectRunner", "BundleBasedDirectRunner")
+    return (runner if isinstance(runner, str) else type(runner).__name__).rsplit(".", 1)[-1]
+
+
+def _is_local_streaming_runner(options: PipelineOptions) -> bool:
+    """Beam's DirectRunners acknowledge Pub/Sub messages on pull; ours is then made to wait."""
+    return _runner_name(options) in ("DirectRunner", "BundleBasedDirectRunner")
+
+
+def _is_local_runner(options: PipelineOptions) -> bool:
+    return _runner_name(options) in ("DirectRunner", "BundleBasedDirectRunner", "FnApiRunner",
+                                     "SwitchingDirectRunner", "PrismRunner")
 
 
 def sweep_leftovers(graph: GraphConfig) -> None:

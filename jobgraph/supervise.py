@@ -1,9 +1,11 @@
 """The local streaming graph's launcher: one process per job, watched.
 
-A job that exits (a crash, a lost Pub/Sub connection, a poison input that escaped) is restarted
+A job that exits with an error (a crash, a lost Pub/Sub connection) or a signal is restarted
 with exponential backoff, saying which job and how it ended, or, with `restart=False`, the whole
 graph stops with a non-zero exit naming the job. While a job keeps failing (Pub/Sub down for a
 while), restarts slow down to one every MAX_BACKOFF_S and the launcher says so once a minute.
+A job that exits 0 is done (on Dataflow the local process only submits the job) and stays so;
+the launcher returns when every job is done.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ class _Job:
     restart_at: float | None = None
     last_report: float | None = None
     restarts_unreported: int = 0
+    finished: bool = False  # exited 0: done (a remote job submitted), not restarted
 
 
 def describe_exit(code: int) -> str:
@@ -60,7 +63,7 @@ class Supervisor:
         for job in self.jobs:
             self._start(job)
         try:
-            while not self._stopping:
+            while not self._stopping and not all(job.finished for job in self.jobs):
                 for job in self.jobs:
                     self._watch(job)
                 time.sleep(poll_s)
@@ -89,8 +92,13 @@ class Supervisor:
             if now >= job.restart_at:
                 self._start(job)
             return
+        if job.finished:
+            return
         code = job.proc.poll()
         if code is None:
+            return
+        if code == 0:
+            job.finished = True
             return
         if not self.restart:
             raise JobExited(f"job {job.name} {describe_exit(code)}; stopped the graph")

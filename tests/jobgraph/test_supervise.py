@@ -63,3 +63,12 @@ def test_stop_policy_stops_the_graph_naming_the_job(tmp_path):
 def test_describe_exit_names_signals():
     assert supervise.describe_exit(-9) == "killed by SIGKILL"
     assert supervise.describe_exit(1) == "exited with code 1"
+
+
+def test_jobs_that_exit_0_are_done_not_restarted(tmp_path):
+    """On Dataflow each job's process submits its job and exits 0: the launcher returns."""
+    starts = tmp_path / "starts"
+    ok = [sys.executable, "-c", f"open({str(starts)!r}, 'a').write('x')"]
+    supervisor = Supervisor({"a": ok, "b": ok})
+    supervisor.run(poll_s=0.05)
+    assert starts.read_text() == "xx" and all(job.finished for job in supervisor.jobs)
