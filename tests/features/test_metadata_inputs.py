@@ -98,3 +98,33 @@ def test_batch_message_uses_the_payload_metadata_stored_with_the_features(tmp_pa
     assert video.metadata["category"] == "news" and video.metadata["language"] == "fr"
     [(_, video)] = list(step.process(new_message("v1", top_down=True, payload=b'{"category": "sports"}')))
     assert video.metadata["category"] == "sports"  # a message's own payload still wins
+
+
+def test_hostile_sidecars_cost_bounded_time_and_memory(tmp_path):
+    """Each hostile sidecar is refused in a child process whose peak memory stays far below 2 GB
+    and which takes well under 60 s (a /dev/zero link once grew a reader to 3.7 GB)."""
+    import subprocess
+    import sys
+
+    os.mkfifo(tmp_path / "fifo.json")
+    os.symlink("/dev/zero", tmp_path / "zero.json")
+    (tmp_path / "big.json").write_bytes(b'{"category": "' + b"x" * (200 * 2**20) + b'"}')
+    (tmp_path / "nested.json").write_bytes(NESTED)
+    script = (
+        "import sys, time\n"
+        "from transforms.upload_metadata import BadMetadata, metadata_from_sidecar\n"
+        "for name in ('fifo', 'zero', 'big', 'nested'):\n"
+        "    start = time.monotonic()\n"
+        "    try:\n"
+        "        metadata_from_sidecar(sys.argv[1], name)\n"
+        "        print(name, 'accepted')\n"
+        "    except BadMetadata:\n"
+        "        print(name, 'refused', round(time.monotonic() - start, 3))\n"
+        "print('peak', [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                          timeout=120, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    lines = proc.stdout.split("\n")
+    results = {line.split()[0]: line.split()[1:] for line in lines if line.strip()}
+    assert all(results[name][0] == "refused" and float(results[name][1]) < 60
+               for name in ("fifo", "zero", "big", "nested")), proc.stdout + proc.stderr
+    assert int(results["peak"][0]) < 2 * 2**20  # kB: under 2 GB
