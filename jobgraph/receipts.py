@@ -5,9 +5,10 @@ Beam's DirectRunner acknowledges every message as soon as it pulls it, so a cras
 was pulled and not yet finished. Dataflow acknowledges only after the results are committed; this
 module gives the local runner the same behaviour:
 
-- `jobgraph.local_acks.AckAfterDoneReadEvaluator` replaces the DirectRunner's Pub/Sub read evaluator (through the
-  runner's evaluator override table). It pulls as Beam does but acknowledges nothing: each
-  message becomes a pending *receipt*, its ack deadline kept extended while the job works on it.
+- `jobgraph.local_acks.AckAfterDoneReadEvaluator` replaces the DirectRunner's Pub/Sub read
+  evaluator (through the runner's evaluator override table). It pulls as Beam does but
+  acknowledges nothing: each message becomes a pending *receipt*, its ack deadline kept
+  extended while the job works on it.
 - The runtime's first step binds the receipt (by Pub/Sub message ID) to the element it carries
   (`bind`); every way a message can end (published output or pass-through, published dead
   letter, published upstream request, drop) calls `done(job, element)` once that end is durable,
@@ -18,7 +19,9 @@ module gives the local runner the same behaviour:
   written once and events may repeat.
 
 Receipts are process-wide (the local runners run the pipeline in this process); keys are
-(job, element text as dead letters record it), matched oldest first.
+(job, element text as dead letters record it), matched oldest first. A job whose outputs carry
+other elements than its inputs never ends its inputs' receipts: they are let go after
+MAX_LEASE_S and redelivered.
 """
 from __future__ import annotations
 
