@@ -1,6 +1,7 @@
 """Shared benchmark helpers: generated clips (cached under .cache/bench/), timing, JSON figures."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -56,13 +57,35 @@ def best_time(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
+MATRIX_FLAGS = ("avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
+
+
+@functools.cache
+def cpu() -> dict:
+    """The CPU a figure was measured on: model name, logical CPUs, and which of the AVX-512 /
+    VNNI / BF16 / AMX features it has (they decide what the embedding backends can reach)."""
+    model, flags = "unknown", set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and model == "unknown":
+                    model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    return {"model": model, "cpus": os.cpu_count(), "flags": [f for f in MATRIX_FLAGS if f in flags]}
+
+
 def figure(name: str, value: float, unit: str, baseline: float | None, **extra) -> dict:
     """Print and return one figure. Values are throughputs (higher is better), so
     ratio = ours / baseline > 1 means we are faster. baseline None: a figure with nothing to
-    compare against in the same run (ratio None)."""
+    compare against in the same run (ratio None). Every figure names the CPU it ran on."""
     ratio = None if not baseline else round(value / baseline, 3)
     record = {"figure": name, "value": round(value, 4), "unit": unit,
               "baseline": None if baseline is None else round(baseline, 4), "ratio": ratio}
     record.update(extra)
+    record["cpu"] = cpu()
     print(json.dumps(record), flush=True)
     return record
