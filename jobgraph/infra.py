@@ -55,14 +55,3 @@ def pubsub_error(exc: BaseException, what: str) -> InfrastructureError:
     if isinstance(exc, (gexc.PermissionDenied, gexc.Unauthenticated)):
         return InfrastructureError(f"Pub/Sub refused access to {what}: {exc.message}")
     return InfrastructureError(f"Pub/Sub unreachable ({type(exc).__name__} on {what}): {_pubsub_fix()}")
-
-
-def create_subscription(subscriber, subscription: str, topic: str) -> None:
-    from google.api_core import exceptions as gexc
-
-    try:
-        subscriber.create_subscription(
-            request={"name": subscription, "topic": topic, "ack_deadline_seconds": 60},
-            timeout=CHECK_TIMEOUT_S, retry=None)
-    except gexc.AlreadyExists:  # created meanwhile by another job of the graph
-        pass

@@ -135,7 +135,8 @@ def _verify_one(res: Resource, create: bool, project: str, clients: dict) -> str
         subscriber = _client(clients, "subscription", project)
         return _exists_or_create(
             lambda: subscriber.get_subscription(request={"subscription": res.name}, **bounded),
-            (lambda: infra.create_subscription(subscriber, res.name, res.topic))
+            (lambda: subscriber.create_subscription(
+                request={"name": res.name, "topic": res.topic, "ack_deadline_seconds": 60}, **bounded))
             if create and res.topic else None)
     if res.kind == "bucket":
         client = _client(clients, "bucket", project)

@@ -18,7 +18,6 @@ import dataclasses
 import datetime
 import hashlib
 import json
-import math
 from typing import Any, Sequence
 
 import apache_beam as beam
@@ -29,9 +28,9 @@ from apache_beam.ml.inference.base import ModelHandler, RunInference
 from jobgraph import storage
 from jobgraph.deadletter import DeadLetter
 from jobgraph.message import KlioMessage
-from transforms.upload_metadata import (MAX_METADATA_BYTES, BadMetadata, as_duration,
-                                        clean_metadata, load_metadata_json, metadata_from_context,
-                                        metadata_from_payload, metadata_from_sidecar)
+from transforms.upload_metadata import (BadMetadata, as_duration, clean_metadata, finite_number,
+                                        metadata_from_context, metadata_from_payload,
+                                        metadata_from_sidecar, read_small_json)
 
 NAMESPACE = "video_iab"
 
@@ -186,22 +185,11 @@ def merge_textual(labels: list[dict], textual: list[dict]) -> list[dict]:
         key = str(item["id"])
         if key in merged:
             merged[key]["source"] = "visual+textual"
-            merged[key]["textual_score"] = _score(item.get("score"))
+            merged[key]["textual_score"] = finite_number(item.get("score"))
         else:
             merged[key] = {"id": key, "name": item.get("name"), "tier_path": item.get("tier_path"),
-                           "score": _score(item.get("score")), "source": "textual"}
-    return sorted(merged.values(), key=lambda x: -(_score(x.get("score")) or 0.0))
-
-
-def _score(value) -> float | None:
-    """A textual model's score when it is a finite number, else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        value = float(value)
-    except OverflowError:
-        return None
-    return value if math.isfinite(value) else None
+                           "score": finite_number(item.get("score")), "source": "textual"}
+    return sorted(merged.values(), key=lambda x: -(finite_number(x.get("score")) or 0.0))
 
 
 class WriteLabels(beam.DoFn):
@@ -216,7 +204,7 @@ class WriteLabels(beam.DoFn):
         path = f"{self.config.textual_location.rstrip('/')}/{video_id}.json"
         if not storage.exists(path):
             return None
-        doc = load_metadata_json(storage.read_bytes(path, limit=MAX_METADATA_BYTES), path)
+        doc = read_small_json(path)
         labels = doc.get("labels", []) if isinstance(doc, dict) else doc
         if not isinstance(labels, list):
             raise BadMetadata(f"{path}: labels are not a list")

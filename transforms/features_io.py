@@ -27,7 +27,7 @@ import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from jobgraph.storage import write_atomically
+from jobgraph.storage import is_temporary, write_atomically
 
 ENCODINGS = ("uint8", "float16")
 _META_BYTES = ("meta_category", "meta_language", "meta_channel")
@@ -213,6 +213,6 @@ def iter_features(pattern: str) -> Iterator[tuple[str, np.ndarray, int]]:
 
 
 def matching_paths(pattern: str) -> list[str]:
-    """Sorted paths FileSystems matches for `pattern` (a glob)."""
+    """Sorted paths FileSystems matches for `pattern` (a glob), temporary files of writes left out."""
     result = FileSystems.match([pattern])[0]
-    return sorted(m.path for m in result.metadata_list if ".tmp-" not in m.path)
+    return sorted(m.path for m in result.metadata_list if not is_temporary(m.path))

@@ -81,30 +81,42 @@ def metadata_from_payload(payload: bytes) -> dict | None:
     return doc if isinstance(doc, dict) and any(k in doc for k in METADATA_KEYS) else None
 
 
+def read_small_json(path: str):
+    """The JSON document of a small file (a sidecar, textual labels): BadMetadata when the file
+    is not a regular file, is over MAX_METADATA_BYTES, too deep or not JSON."""
+    try:
+        data = storage.read_bytes(path, limit=MAX_METADATA_BYTES)
+    except storage.UnsafeRead as exc:
+        raise BadMetadata(str(exc)) from None
+    return load_metadata_json(data, path)
+
+
 def metadata_from_sidecar(location: str, video_id: str) -> dict | None:
     """`{location}/{video_id}.json` as a dict, None when absent; BadMetadata when unusable."""
     sidecar = f"{location.rstrip('/')}/{video_id}.json"
     if not storage.exists(sidecar):
         return None
-    try:
-        data = storage.read_bytes(sidecar, limit=MAX_METADATA_BYTES)
-    except storage.UnsafeRead as exc:
-        raise BadMetadata(str(exc)) from None
-    doc = load_metadata_json(data, sidecar)
+    doc = read_small_json(sidecar)
     if not isinstance(doc, dict):
         raise BadMetadata(f"{sidecar}: not a JSON object")
     return doc
 
 
-def as_duration(value) -> float | None:
-    """A finite, non-negative number of seconds, or None."""
+def finite_number(value) -> float | None:
+    """`value` as a finite float when it is an int or float (not a bool), else None."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
     try:
-        seconds = float(value)
+        number = float(value)
     except OverflowError:  # e.g. an integer of 400 digits
         return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    return number if math.isfinite(number) else None
+
+
+def as_duration(value) -> float | None:
+    """A finite, non-negative number of seconds, or None."""
+    seconds = finite_number(value)
+    return seconds if seconds is not None and seconds >= 0 else None
 
 
 def clean_metadata(doc: dict | None) -> dict:
@@ -118,8 +130,6 @@ def clean_metadata(doc: dict | None) -> dict:
     if duration is not None:
         out["duration"] = duration
     return out
-
-
 
 
 def metadata_from_message(message_bytes: bytes) -> dict:

@@ -118,6 +118,16 @@ def test_textual_labels_that_fail(tmp_path):
     assert msg.data.element == b"v2"
 
 
+def test_textual_labels_that_are_a_fifo_are_bad_metadata_not_a_write_error(tmp_path):
+    import os
+
+    (tmp_path / "textual").mkdir()
+    os.mkfifo(tmp_path / "textual" / "v1.json")  # opening it would block forever
+    step = WriteLabels(_classify_config(tmp_path, textual_location=str(tmp_path / "textual")))
+    letter = _only_dead_letter(step.process(_scored()))
+    assert (letter.stage, letter.reason) == ("textual-labels", "bad-metadata")
+
+
 def test_model_call_that_fails_is_one_dead_letter_per_video(tmp_path):
     """RunInference hands a failed batch to this converter (with_exception_handling)."""
     batch = [(b"k1", _scored("v1")[1]), (b"k2", _scored("v2")[1])]
