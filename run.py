@@ -1,48 +1,50 @@
 """Klio-style entry point of the video graph: `run(input_pcol, config)` for each job.
 
-video-features: video ID -> PyAV decode (1 fps) -> Inception-v3 (RunInference) -> {features}/{id}.tfrecord
-video-iab:      video ID -> feature file -> NeXtVLAD (RunInference) -> {labels}/{id}.json
+video-features: video ID -> PyAV decode (1 fps) -> Inception-v3 (RunInference) -> feature file
+video-iab:      video ID -> feature file -> NeXtVLAD (RunInference) -> labels JSON
 The runtime (jobgraph) has already routed each message (recipients, ping, force, existence
-checks, bottom-up trigger); these functions do the work and return (outputs, dead_letters).
+checks, bottom-up trigger); these functions turn each message into a Task (its ID and data
+paths), do the work and return (messages downstream, dead letters).
 """
 from __future__ import annotations
 
-import apache_beam as beam
-
 from jobgraph.config import JobConfig
+from jobgraph.task import Task
 from transforms import job_settings
 
+# Each job's own job_config keys, checked by jobgraph when klio-job.yaml is loaded (Beam is
+# imported only when a pipeline is built, so that checking a config stays fast).
+SETTINGS = job_settings.SETTINGS
 
-def _video_pair(msg, videos_location: str, suffix: str):
-    element = msg.data.element.decode("utf-8")
-    return element, f"{videos_location.rstrip('/')}/{element}{suffix}", msg.SerializeToString()
+
+def _tasks(messages, config: JobConfig):
+    """Each routed message as a Task: its ID and the data paths of this job (jobgraph.task)."""
+    import apache_beam as beam
+
+    return messages | f"[{config.job_name}] To Tasks" >> beam.Map(Task.of, config)
+
+
+def _messages(tasks, config: JobConfig):
+    """Done tasks -> their messages, downstream (their payloads go on to the next job)."""
+    import apache_beam as beam
+
+    return tasks | f"[{config.job_name}] Forward Message" >> beam.Map(lambda task: task.message)
 
 
 def video_features(messages, config: JobConfig):
-    import dataclasses
-
-    from jobgraph.message import KlioMessage
     from transforms.extract import ExtractFeatures
-    from transforms.upload_metadata import metadata_from_message
 
-    # The passthrough is the serialized message: its payload's upload metadata is stored with
-    # the features, so a batch rerun of video-iab still has it.
-    settings = dataclasses.replace(job_settings.features_config(config), upload_metadata=metadata_from_message)
-    data_in = config.data_input
-    triples = messages | "[video-features] To Video Paths" >> beam.Map(
-        _video_pair, data_in.location, data_in.file_suffix)
-    out = triples | "[video-features] Extract Features" >> ExtractFeatures(settings)
-    # The message goes on unchanged (its payload, e.g. upload metadata, reaches video-iab).
-    forwarded = out["main"] | "[video-features] Forward Message" >> beam.Map(
-        lambda written: KlioMessage.FromString(written[3]))
-    return forwarded, out["dead_letter"]
+    extract = ExtractFeatures(job_settings.features_config(config))
+    out = _tasks(messages, config) | "[video-features] Extract Features" >> extract
+    return _messages(out["main"], config), out["dead_letter"]
 
 
 def video_iab(messages, config: JobConfig):
     from transforms.classify import ClassifyVideos
 
-    out = messages | "[video-iab] Classify" >> ClassifyVideos(job_settings.classify_config(config))
-    return out["main"], out["dead_letter"]
+    classify = ClassifyVideos(job_settings.classify_config(config))
+    out = _tasks(messages, config) | "[video-iab] Classify" >> classify
+    return _messages(out["main"], config), out["dead_letter"]
 
 
 JOBS = {"video-features": video_features, "video-iab": video_iab}

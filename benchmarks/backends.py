@@ -16,8 +16,8 @@ load from other processes hits them alike; frames/s is from the median batch tim
 embedded for throughput are the train and test frames of the quality guard.
 
 Without --weights the model is the project's seeded development Inception-v3
-(model.embedder, weights="seeded": BatchNorm statistics re-estimated on synthetic scenes): timings are the same as with real weights, and the
-quality guard is the meaningful check (see model/embed_backends_quality.py).
+(model.embedding.inception, weights="seeded": BatchNorm statistics re-estimated on synthetic scenes): timings are the same as with real weights, and the
+quality guard is the meaningful check (see model/embedding/quality.py).
 """
 from __future__ import annotations
 
@@ -30,10 +30,13 @@ import time
 
 import numpy as np
 
-from model import embed_backends
-from model.embed_backends_dev import synthetic_frames
-from model.embedder import EmbedderConfig, build_inception
-from model.embed_backends_quality import cosine_to_reference, paired_drop, task_metrics, train_linear_probe
+from model.embedding import backends as embed_backends
+from model.embedding.synthetic_frames import synthetic_frames
+from model.embedding.config import EmbedderConfig
+from model.embedding.constants import DIM
+from model.embedding.inception import build_inception
+from transforms.calibration import scene_frames
+from model.embedding.quality import cosine_to_reference, paired_drop, task_metrics, train_linear_probe
 
 REFERENCE = "keras-fp32"
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -77,12 +80,13 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 def _load_model(weights: str | None):
     """Real weights from a file, else the project's seeded development Inception-v3."""
     config = EmbedderConfig(weights=weights) if weights else EmbedderConfig(weights="seeded", seed=0)
-    return build_inception(config)
+    seeded = config.weights == "seeded"
+    return build_inception(config, scene_frames(config.seed, config.calibration_frames) if seeded else None)
 
 
 def _embed_round_robin(embedders: dict, frames: np.ndarray, batch: int) -> tuple[dict, dict]:
     """Returns ({backend: float32[N,2048]}, {backend: [seconds per full batch]})."""
-    feats = {b: np.empty((len(frames), embed_backends.EMBEDDING_DIM), np.float32) for b in embedders}
+    feats = {b: np.empty((len(frames), DIM), np.float32) for b in embedders}
     times = {b: [] for b in embedders}
     for start in range(0, len(frames), batch):
         chunk = frames[start:start + batch]
@@ -108,7 +112,7 @@ def main(argv: list[str]) -> int:
                                                      max_batch=args.batch)
         embedders[b](calib[:args.batch])  # warm-up: first-call allocations and tracing
         _note(f"{b}: ready in {time.perf_counter() - t:.1f} s (cache hit: {embedders[b].cache_hit}), "
-              f"{embedders[b].info}")
+              f"{embedders[b].runtime}")
 
     train_x, train_y = synthetic_frames(args.frames, seed=1)
     test_x, test_y = synthetic_frames(args.frames, seed=2)

@@ -7,7 +7,7 @@ Same generated 60-s 720p H.264 clips (benchmarks.common.clip), same run:
   ours      the features job's parts as its Beam workers run them: one worker process per CPU,
             one thread each, taking videos from a shared queue; each decodes with
             transforms.decode (PyAV, selective decoding, exact 1-fps timestamps) and embeds with
-            model.embedder (default backend openvino-int8, loaded from its conversion cache
+            model.embedding (default backend openvino-int8, loaded from its conversion cache
             without building the Keras model). While one worker decodes, the other embeds:
             that is how decode and embed overlap on a CPU-bound machine (threads in one process
             do not: PyAV holds the GIL; see transforms/decode_ahead.py).
@@ -36,13 +36,14 @@ CACHE_DIR = os.path.join(REPO_ROOT, ".cache", "embed-backends")
 
 
 def _build_embedder(backend: str, threads: int | None):
-    """The features job's embedder (model.embedder, seeded weights, seed 0) under `backend`:
+    """The features job's embedder (model.embedding, seeded weights, seed 0) under `backend`:
     `embed(uint8[N,299,299,3]) -> float32[N,2048]`."""
-    from model.embedder import EmbedderConfig, get_embedder
+    from model.embedding.config import EmbedderConfig
+    from transforms.calibration import embedder_for
 
     if threads is not None:
         os.environ["VIDEO_IAB_EMBED_THREADS"] = str(threads)
-    embedder = get_embedder(EmbedderConfig(weights="seeded", seed=0, backend=backend, cache_dir=CACHE_DIR))
+    embedder = embedder_for(EmbedderConfig(weights="seeded", seed=0, backend=backend, cache_dir=CACHE_DIR))
     return embedder.embed
 
 

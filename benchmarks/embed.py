@@ -1,6 +1,6 @@
 """`python -m benchmarks embed [--quick] [--backends keras-fp32,...] [--batch-size N]`.
 
-Frames/s through our pipeline (Beam RunInference with InceptionEmbedderHandler on the
+Frames/s through our pipeline (Beam RunInference with EmbedderHandler on the
 BundleBasedDirectRunner: videos of `--frames-per-video` frames, batched across videos) against
 the raw model at the same batch size: `model(batch)` for keras-fp32, the backend's own callable
 for the others. Weights: seeded (ImageNet weights cannot be downloaded here; the arithmetic is the
@@ -21,7 +21,7 @@ _POOL: dict[tuple[int, int], np.ndarray] = {}
 
 def frame_pool(count: int, seed: int = 0) -> np.ndarray:
     """uint8[count,299,299,3] synthetic frames (cached per process)."""
-    from model.embedder import calibration_frames
+    from transforms.calibration import scene_frames as calibration_frames
 
     key = (count, seed)
     if key not in _POOL:
@@ -34,7 +34,8 @@ def pipeline_throughput(config, frames: int, per_video: int) -> float:
     from apache_beam.ml.inference.base import RunInference
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from model.embedder import InceptionEmbedderHandler
+    from model.embedding.handler import EmbedderHandler
+    from transforms.calibration import CALIBRATION
 
     videos = frames // per_video
     pool_size = frames
@@ -46,7 +47,7 @@ def pipeline_throughput(config, frames: int, per_video: int) -> float:
     start = time.perf_counter()
     with beam.Pipeline(options=PipelineOptions(flags=[], runner="BundleBasedDirectRunner")) as p:
         _ = (p | beam.Create(range(videos)) | beam.Map(video_frames)
-             | RunInference(InceptionEmbedderHandler(config))
+             | RunInference(EmbedderHandler(config, CALIBRATION))
              | beam.Map(lambda kv: len(kv[1])))
     return videos * per_video / (time.perf_counter() - start)
 
@@ -71,18 +72,20 @@ def main(argv: list[str]) -> int:
     per_video = min(args.frames_per_video, frames)
     frames = frames // per_video * per_video
 
-    from model.embedder import EmbedderConfig, get_embedder, preprocess
+    from model.embedding.config import EmbedderConfig
+    from model.embedding.inception import preprocess
+    from transforms.calibration import embedder_for
 
     frame_pool(frames)
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
         config = EmbedderConfig(weights="seeded", seed=0, backend=backend,
                                 batch_size=args.batch_size, batch_frames=args.batch_size * 4)
-        embedder = get_embedder(config)  # loaded before timing; RunInference reuses it
+        embedder = embedder_for(config)  # loaded before timing; RunInference reuses it
         if backend == "keras-fp32":
-            model = embedder.model
+            model = embedder.keras_model
             raw = lambda batch: model(preprocess(batch), training=False).numpy()  # noqa: E731
         else:
-            raw = embedder._embed
+            raw = embedder.run_batch
         raw(frame_pool(frames)[: args.batch_size])  # warm-up (graph build / compile)
         embedder.embed(frame_pool(frames)[: args.batch_size])
         baseline = raw_throughput(raw, frames, args.batch_size)

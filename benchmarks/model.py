@@ -1,7 +1,7 @@
 """`python -m benchmarks model [--quick] [--videos N] [--seed S]`: NeXtVLAD on the synthetic set.
 
-Trains, in one run on the same seeded synthetic YouTube-8M-format data (model/synthetic.py):
-NeXtVLAD with the metadata branch (model/configs/synthetic-demo.yaml), the same without
+Trains, in one run on the same seeded synthetic YouTube-8M-format data (model/classifier/synthetic.py):
+NeXtVLAD with the metadata branch (model/classifier/configs/synthetic-demo.yaml), the same without
 metadata, and a mean-pooled logistic baseline; scores the test split. Figures (one JSON line
 each, ratio = ours / baseline):
   gap_at_20                      NeXtVLAD vs mean pooling
@@ -37,10 +37,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from model import data, metrics, synthetic, train
-    from model.baseline import build_mean_pool_model
-    from model.config import builtin_config_path, load_config
-    from model.nextvlad import build_model
+    from model.classifier import data, metrics, synthetic, train
+    from model.classifier.baseline import build_mean_pool_model
+    from model.classifier.config import builtin_config_path, load_config
+    from model.classifier.nextvlad import build_model
 
     videos = args.videos or (600 if args.quick else 1500)
     spec = synthetic.SyntheticSpec(num_videos=videos, seed=args.seed)

@@ -76,8 +76,8 @@ def run_graph(videos: str, workers: int) -> tuple[float, float]:
 
 def warm_cache() -> None:
     """Convert the int8 model once, outside the timed runs (as a deployment would ship it)."""
-    code = ("from model.embedder import EmbedderConfig, get_embedder; "
-            f"get_embedder(EmbedderConfig(weights='seeded', seed=0, backend='openvino-int8', cache_dir={EMBED_CACHE!r}))")
+    code = ("from model.embedding.config import EmbedderConfig; from transforms.calibration import embedder_for; "
+            f"embedder_for(EmbedderConfig(weights='seeded', seed=0, backend='openvino-int8', cache_dir={EMBED_CACHE!r}))")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True,
                    env={**os.environ, **ONE_THREAD})
 

@@ -11,12 +11,12 @@ How, through the project's own code paths:
   1. generate the demo videos plus extra training and validation videos (not committed);
   2. run the video-features job of the root klio-job.yaml (jobgraph.pipeline.run, the same
      decode/embedder settings: seeded Inception-v3, seed 0) with `pca: null` to get 2048-d
-     features, and fit the PCA on them (model/pca.py);
+     features, and fit the PCA on them (model/features/pca.py);
   3. run the video-features job again exactly as configured (with demo/pca.npz): the uint8
      64-d features the demo run produces;
-  4. train the NeXtVLAD (model/train.py) on those features (frame-subset augmentation,
+  4. train the NeXtVLAD (model/classifier/train.py) on those features (frame-subset augmentation,
      upload metadata on half the examples) and calibrate per-category thresholds on the
-     validation videos (model/calibrate.py).
+     validation videos (model/classifier/calibrate.py).
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ REPO = os.path.dirname(DEMO)
 CONFIG = os.path.join(REPO, "klio-job.yaml")
 
 # Scene class of transforms/synthetic_video.py -> a stand-in IAB Content Taxonomy 3.0 category
-# (a plausible visual category from model/configs/visual-categories.yaml) and an upload category.
+# (a plausible visual category from model/taxonomy/visual-categories.yaml) and an upload category.
 # The synthetic scenes look nothing like these topics: the mapping only gives the demo real IDs.
 CATEGORIES = [
     # (scene class, IAB id, IAB name, upload category of the sidecar metadata, id prefix)
@@ -108,13 +108,13 @@ def run_features(videos_dir: str, out_dir: str, pca: str | None, ids: list[str])
 
 
 def read_raw(features_dir: str, vid: str):
-    from transforms.features_io import read_feature_file
+    from model.features.codec import read_feature_file
 
     return read_feature_file(os.path.join(features_dir, f"{vid}.tfrecord"))
 
 
 def model_config(base_config: str):
-    from model.config import config_from_dict
+    from model.classifier.config import config_from_dict
 
     with open(base_config, encoding="utf-8") as fh:
         doc = yaml.safe_load(fh)
@@ -129,13 +129,14 @@ def model_config(base_config: str):
                      "duration": True, "channel_buckets": 0},
     })
     doc["train"] = {**doc["train"], "epochs": 25, "batch_size": 32, "learning_rate": 3.0e-3}
-    return config_from_dict(doc, source="demo/build.py (from model/configs/synthetic-demo.yaml)")
+    return config_from_dict(doc, source="demo/build.py (from model/classifier/configs/synthetic-demo.yaml)")
 
 
 def write_examples(path: str, records: list, rng: np.random.Generator, augment: int) -> int:
     """records: (feature file, scene class, metadata dict or None). With augment > 0 each video
     gives `augment` examples of random frame subsets (order kept), metadata on about half."""
-    from model.data import make_sequence_example, write_tfrecord
+    from model.classifier.data import write_tfrecord
+    from model.features.codec import sequence_example as make_sequence_example
 
     index = {c[0]: i for i, c in enumerate(CATEGORIES)}
     examples = []
@@ -160,15 +161,9 @@ def write_examples(path: str, records: list, rng: np.random.Generator, augment: 
     return write_tfrecord(path, [examples[i] for i in order])
 
 
-def build(work: str, keep_videos: bool = False) -> dict:
-    from model import artifacts
-    from model.calibrate import calibration_document
-    from model.classifier import load_classifier
-    from model.config import builtin_config_path
-    from model.pca import fit_pca, save_pca
-    from model.train import train
-    from transforms.features_io import read_feature_file  # noqa: F401 (import check)
-
+def generate_demo_set(work: str):
+    """Videos (demo ones in demo/videos, all of them under work) and the demo's sidecars.
+    Returns (demo, train, validate, sidecars): lists of (id, scene, seed) and {id: sidecar}."""
     videos = os.path.join(DEMO, "videos")
     metadata_dir = os.path.join(DEMO, "metadata")
     for directory in (videos, metadata_dir, os.path.join(DEMO, "model")):
@@ -188,35 +183,42 @@ def build(work: str, keep_videos: bool = False) -> dict:
             with open(os.path.join(metadata_dir, f"{vid}.json"), "w", encoding="utf-8") as fh:
                 json.dump(sidecars[vid], fh, indent=1)
                 fh.write("\n")
+    return demo, train_items, validate, sidecars
 
-    fit_ids = [v for v, _, _ in demo + train_items]
+
+def fit_demo_pca(work: str, fit_ids: list[str]) -> None:
+    """The video-features job without PCA over `fit_ids`, then demo/pca.npz fitted on it."""
+    from model.features.pca import fit_pca
+    from transforms.features_io import write_pca
+
     print(f"demo.build: video-features job, raw 2048-d features of {len(fit_ids)} videos", file=sys.stderr)
-    run_features(all_videos, os.path.join(work, "raw"), "null", fit_ids)
+    run_features(os.path.join(work, "videos"), os.path.join(work, "raw"), "null", fit_ids)
     frames = np.concatenate([read_raw(os.path.join(work, "raw", "features"), v).frames for v in fit_ids])
-    pca = fit_pca(frames, dims=PCA_DIMS)
-    save_pca(pca, os.path.join(DEMO, "pca.npz"))
+    write_pca(os.path.join(DEMO, "pca.npz"), fit_pca(frames, dims=PCA_DIMS))
     print(f"demo.build: PCA {PCA_DIMS}-d fitted on {len(frames)} frames", file=sys.stderr)
 
-    all_ids = fit_ids + [v for v, _, _ in validate]
-    print(f"demo.build: video-features job as configured (PCA) over {len(all_ids)} videos", file=sys.stderr)
-    run_features(all_videos, os.path.join(work, "pca"), None, all_ids)
-    feats_dir = os.path.join(work, "pca", "features")
+
+def train_demo_model(work: str, feats_dir: str, train_items: list, validate: list) -> dict:
+    """Train the demo NeXtVLAD, calibrate it on the validation videos, copy it to demo/model.
+    Returns the thresholds document."""
+    from model.classifier import artifacts
+    from model.classifier.calibrate import calibration_document
+    from model.classifier.config import builtin_config_path
+    from model.classifier.evaluate import predict_files
+    from model.classifier.serving import load_classifier
+    from model.classifier.train import train
 
     rng = np.random.default_rng(0)
-    train_records = [(read_raw(feats_dir, v), s, sidecar(v, s, seed)) for v, s, seed in demo + train_items]
+    train_records = [(read_raw(feats_dir, v), s, sidecar(v, s, seed)) for v, s, seed in train_items]
     val_records = [(read_raw(feats_dir, v), s, sidecar(v, s, seed) if i % 2 == 0 else None)
                    for i, (v, s, seed) in enumerate(validate)]
     train_path, val_path = os.path.join(work, "train.tfrecord"), os.path.join(work, "validate.tfrecord")
     n_train = write_examples(train_path, train_records, rng, AUGMENT)
     write_examples(val_path, val_records, rng, 0)
-
     config = model_config(builtin_config_path("synthetic-demo.yaml"))
     model_dir = os.path.join(work, "model")
     print(f"demo.build: training {config.name} on {n_train} examples", file=sys.stderr)
     train(config, [train_path], model_dir)
-
-    from model.evaluate import predict_files
-
     classifier = load_classifier(model_dir)
     _, predictions, labels = predict_files(classifier, [val_path])
     document = calibration_document(predictions, labels, classifier.categories, TARGET_PRECISION,
@@ -226,7 +228,10 @@ def build(work: str, keep_videos: bool = False) -> dict:
     os.makedirs(out_model, exist_ok=True)
     for name in artifacts.SERVING_FILES:
         shutil.copy(os.path.join(model_dir, name), os.path.join(out_model, name))
+    return document
 
+
+def write_manifest(demo: list, sidecars: dict, document: dict) -> dict:
     manifest = {
         "note": "DEMO: synthetic videos; the IAB categories are stand-ins for the scene classes",
         "embedder": "inception_v3, seeded random weights (seed 0), BatchNorm re-estimated",
@@ -242,6 +247,17 @@ def build(work: str, keep_videos: bool = False) -> dict:
         json.dump(manifest, fh, indent=1)
         fh.write("\n")
     return manifest
+
+
+def build(work: str) -> dict:
+    demo, train_items, validate, sidecars = generate_demo_set(work)
+    fit_ids = [v for v, _, _ in demo + train_items]
+    fit_demo_pca(work, fit_ids)
+    all_ids = fit_ids + [v for v, _, _ in validate]
+    print(f"demo.build: video-features job as configured (PCA) over {len(all_ids)} videos", file=sys.stderr)
+    run_features(os.path.join(work, "videos"), os.path.join(work, "pca"), None, all_ids)
+    document = train_demo_model(work, os.path.join(work, "pca", "features"), demo + train_items, validate)
+    return write_manifest(demo, sidecars, document)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
     klio job run [--job NAME] [--direct-runner] [--batch-input FILE | IDS...] [-O k=v] [-T k=v]
     klio job verify [--job NAME] [--create-resources]
+    klio job config show [--job NAME] [--json-schema]
     klio message publish [--job NAME] [-f] [-p] [-t | -b] [-n] [--payload JSON] ID...
 
 Every command takes -j/--job-dir and -c/--config-file (default: klio-job.yaml in the job dir).
@@ -49,9 +50,10 @@ def common_options(func):
     return func
 
 
-def load_config(job_dir: str, config_file: str | None, overrides, templates) -> GraphConfig:
+def load_config(job_dir: str, config_file: str | None, overrides, templates,
+                settings: bool = True) -> GraphConfig:
     path = config_file or os.path.join(job_dir, "klio-job.yaml")
-    return load_graph(path, overrides=list(overrides), templates=list(templates))
+    return load_graph(path, overrides=list(overrides), templates=list(templates), settings=settings)
 
 
 class _PluginGroup(click.Group):
@@ -124,12 +126,12 @@ def job_run(job_name, job_dir, config_file, overrides, templates, direct_runner,
     summary); 1 on a configuration or infrastructure error (one line, before any work);
     3 when the run finished but some elements failed for infrastructure reasons (a rerun
     retries them)."""
+    if batch_input and ids:
+        raise click.UsageError("give either --batch-input FILE or IDs, not both")
+    graph = load_config(job_dir, config_file, overrides, templates)  # before Beam: config errors are quick
     from jobgraph.pipeline import run
     from jobgraph.summary import print_summary
 
-    if batch_input and ids:
-        raise click.UsageError("give either --batch-input FILE or IDs, not both")
-    graph = load_config(job_dir, config_file, overrides, templates)
     is_streaming = streaming if streaming is not None else graph.jobs[0].streaming
     if is_streaming and job_name is None and len(graph.jobs) > 1:
         _run_each_job(graph, restart=on_job_exit == "restart")
@@ -184,16 +186,47 @@ def _run_each_job(graph: GraphConfig, restart: bool) -> None:
 @click.option("--create-resources", is_flag=True, help="Create what is missing.")
 def job_verify(job_name, job_dir, config_file, overrides, templates, create_resources) -> None:
     """Check (and create) topics, subscriptions, buckets and directories of every job."""
+    graph = load_config(job_dir, config_file, overrides, templates)  # the whole config, own keys too
     from jobgraph.resources import graph_resources, verify
 
-    graph = load_config(job_dir, config_file, overrides, templates)
     project = (graph.job(job_name) if job_name else graph.jobs[0]).project
+    click.echo(f"{'ok':8} {'config':12} {graph.source}")
     results = verify(graph_resources(graph, job_name), create_resources, project)
     for res, state in results:
         click.echo(f"{state:8} {res.kind:12} {res.name}")
     missing = [r for r, s in results if s == "missing"]
     if missing:
         raise KlioCommandError(f"{len(missing)} resource(s) missing; rerun with --create-resources")
+
+
+@job.group("config")
+def job_config_group() -> None:
+    """Inspect klio-job.yaml."""
+
+
+@job_config_group.command("show")
+@common_options
+@click.option("--json-schema", is_flag=True,
+              help="Print the JSON Schema of klio-job.yaml (for editors) instead.")
+def job_config_show(job_name, job_dir, config_file, overrides, templates, json_schema) -> None:
+    """Print the effective config (YAML): -T/-O applied, defaults filled in."""
+    import yaml
+
+    from jobgraph.config_show import effective_documents, graph_settings, json_schema as schema_of
+
+    if json_schema:
+        try:  # the jobs' own keys only where the config loads; the Klio part in any case
+            settings = graph_settings(load_config(job_dir, config_file, overrides, templates, settings=False))
+        except ConfigError as exc:
+            click.echo(f"klio: warning: {exc} (schema without the jobs' own keys)", err=True)
+            settings = {}
+        click.echo(json.dumps(schema_of(settings), indent=2))
+        return
+    graph = load_config(job_dir, config_file, overrides, templates)
+    if job_name is not None:
+        graph.job(job_name)  # an unknown job is an error, not an empty document
+    docs = effective_documents(graph, overrides, templates, job_name)
+    click.echo(yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False), nl=False)
 
 
 @cli.group()

@@ -1,7 +1,8 @@
 """klio-job.yaml: the job graph as one YAML document per job, each a Klio v2 job config.
 
-Parsed once at the edge (CLI) into frozen dataclasses and passed down explicitly. Every error
-names the file, the key and what was expected. Keys follow Klio's v2 config format:
+Parsed once at the edge (CLI) into frozen dataclasses and passed down explicitly. The schema is
+declared once, as pydantic models (jobgraph.schema); unknown keys are errors at every level, and
+every error is one line naming the file, the job, the key path and what was expected:
 
     version: 2
     job_name: video-features
@@ -15,15 +16,18 @@ names the file, the key and what was expected. Keys follow Klio's v2 config form
                    skip_klio_existence_check: false}]
         outputs: [{type: gcs, location: gs://b/features, file_suffix: .tfrecord, force: false}]
       allow_non_klio_messages: false
+      blocking: false
       dead_letter: [{type: pubsub, topic: ...}, {type: file, location: dead-letter/video-features}]
       id_pattern: "^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
       entry_point: run:run           # module:function, module resolved next to klio-job.yaml
-      any_user_key: ...              # kept in JobConfig.user
+      any_user_key: ...              # kept in JobConfig.user; typed by the entry point's SETTINGS
 
 Extensions to Klio: several event inputs/outputs of different types may be listed; the run picks
 the pubsub ones when streaming and the file/listing ones in batch. `listing` reads the IDs from
 the listing of the job's data input location. Parent/child links are derived: a job's parent is
 the job whose data output is its data input (or whose event output topic is its input topic).
+The job's own keys are checked against the pydantic model its entry point module declares in
+`SETTINGS = {job_name: Model}` (jobgraph.settings); jobs without one accept any own key.
 """
 from __future__ import annotations
 
@@ -33,22 +37,24 @@ import re
 from typing import Any, Mapping
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
+from jobgraph import settings as job_settings
 from jobgraph.ids import DEFAULT_ID_PATTERN
 from jobgraph.message import KlioJob, job_identity
-
-STREAMING_EVENT_TYPES = ("pubsub",)
-BATCH_EVENT_TYPES = ("file", "listing")
-DATA_TYPES = ("gcs", "file")
-KLIO_PIPELINE_DEFAULTS = {"runner": "DataflowRunner", "streaming": True}
+from jobgraph.schema import (BATCH_EVENT_TYPES, DATA_TYPES, JOB_NAME, KLIO_PIPELINE_DEFAULTS,  # noqa: F401
+                             STREAMING_EVENT_TYPES, DataInputDoc, DataOutputDoc, KlioJobDoc)
+from jobgraph.schema_errors import explain
 
 
 class ConfigError(ValueError):
-    """A klio-job.yaml problem: file, key and what was expected."""
+    """A klio-job.yaml problem, one line: file, key path and what was expected (`expected`,
+    `got`) or what is wrong (`problem`)."""
 
-    def __init__(self, source: str, key: str, expected: str, got: Any = dataclasses.MISSING):
+    def __init__(self, source: str, key: str, expected: str = "", got: Any = dataclasses.MISSING,
+                 *, problem: str = ""):
         got_text = "" if got is dataclasses.MISSING else f", got {got!r}"
-        super().__init__(f"{source}: {key}: expected {expected}{got_text}")
+        super().__init__(f"{source}: {key}: {problem or f'expected {expected}{got_text}'}")
         self.source, self.key = source, key
 
 
@@ -229,163 +235,43 @@ def _resolve(location: str | None, job_dir: str) -> str | None:
     return os.path.normpath(os.path.join(job_dir, location))
 
 
-class _DocReader:
-    """Typed access to one job document with errors that name file and key."""
-
-    def __init__(self, source: str, prefix: str):
-        self.source, self.prefix = source, prefix
-
-    def error(self, key: str, expected: str, got: Any = dataclasses.MISSING) -> ConfigError:
-        return ConfigError(self.source, f"{self.prefix}{key}", expected, got)
-
-    def mapping(self, node: Any, key: str, required: bool = False) -> dict:
-        if node is None and not required:
-            return {}
-        if not isinstance(node, dict):
-            raise self.error(key, "a mapping", node)
-        return node
-
-    def string(self, node: dict, key: str, path: str, required: bool = False,
-               default: str | None = None) -> str | None:
-        value = node.get(key, default)
-        if value is None:
-            if required:
-                raise self.error(f"{path}{key}", "a string (required)")
-            return None
-        if not isinstance(value, str) or (required and not value):
-            raise self.error(f"{path}{key}", "a non-empty string", value)
-        return value
-
-    def boolean(self, node: dict, key: str, path: str) -> bool:
-        value = node.get(key, False)
-        if not isinstance(value, bool):
-            raise self.error(f"{path}{key}", "true or false", value)
-        return value
-
-    def io_list(self, node: Any, key: str) -> list[dict]:
-        if node is None:
-            return []
-        if isinstance(node, dict):  # Klio's preprocessed form: {name: {...}}
-            node = list(node.values())
-        if not isinstance(node, list) or not all(isinstance(x, dict) for x in node):
-            raise self.error(key, "a list of mappings", node)
-        return node
-
-
-_EVENT_KEYS = {"type", "topic", "subscription", "location", "file_suffix", "name",
-               "skip_klio_read", "skip_klio_write"}
-_DATA_KEYS = {"type", "location", "data_location", "file_suffix", "ping", "force",
-              "skip_klio_existence_check", "name"}
-_JOB_CONFIG_KEYS = {"events", "data", "allow_non_klio_messages", "dead_letter", "id_pattern",
-                    "entry_point", "blocking", "metrics", "wait_for_pipeline_running"}
-
-
-def _event_io(r: _DocReader, item: dict, path: str, job_dir: str, direction: str) -> EventIO:
-    unknown = set(item) - _EVENT_KEYS
-    if unknown:
-        raise r.error(f"{path}{sorted(unknown)[0]}", f"one of {sorted(_EVENT_KEYS)}")
-    kind = r.string(item, "type", path, required=True)
-    if kind not in STREAMING_EVENT_TYPES + BATCH_EVENT_TYPES:
-        raise r.error(f"{path}type", "pubsub, file or listing (bq/avro are not supported)", kind)
-    io = EventIO(type=kind, topic=r.string(item, "topic", path),
-                 subscription=r.string(item, "subscription", path),
-                 location=_resolve(r.string(item, "location", path), job_dir),
-                 file_suffix=r.string(item, "file_suffix", path, default="") or "")
-    if kind == "pubsub":
-        if direction == "input" and not (io.topic or io.subscription):
-            raise r.error(f"{path}subscription", "a subscription or topic for a pubsub input")
-        if direction != "input" and not io.topic:
-            raise r.error(f"{path}topic", "a topic for a pubsub output")
-        for name in ("topic", "subscription"):
-            value = getattr(io, name)
-            if value and not re.fullmatch(rf"projects/[^/]+/{name}s/[^/]+", value):
-                raise r.error(f"{path}{name}", f"projects/PROJECT/{name}s/NAME", value)
-    elif kind == "file" and not io.location:
-        raise r.error(f"{path}location", "a file location")
-    return io
-
-
-def _data_io(r: _DocReader, items: list[dict], path: str, job_dir: str, direction: str) -> DataIO | None:
-    if not items:
-        return None
-    if len(items) > 1:
-        raise r.error(path.rstrip("."), "at most one data " + direction, len(items))
-    item, path = items[0], f"{path}0."
-    unknown = set(item) - _DATA_KEYS
-    if unknown:
-        raise r.error(f"{path}{sorted(unknown)[0]}", f"one of {sorted(_DATA_KEYS)}")
-    kind = r.string(item, "type", path, required=True)
-    if kind not in DATA_TYPES:
-        raise r.error(f"{path}type", "gcs or file", kind)
-    location = item.get("location", item.get("data_location"))
-    if not isinstance(location, str) or not location:
-        raise r.error(f"{path}location", "a non-empty location", location)
-    if direction == "input" and "force" in item:
-        raise r.error(f"{path}force", "force only on data outputs")
-    if direction == "output" and "ping" in item:
-        raise r.error(f"{path}ping", "ping only on data inputs")
-    return DataIO(type=kind, location=_resolve(location, job_dir),
-                  file_suffix=r.string(item, "file_suffix", path, default="") or "",
-                  ping=r.boolean(item, "ping", path), force=r.boolean(item, "force", path),
-                  skip_klio_existence_check=r.boolean(item, "skip_klio_existence_check", path))
-
-
-def _job_config(doc: Any, index: int, source: str, job_dir: str) -> JobConfig:
-    r = _DocReader(source, f"document {index + 1}: ")
-    doc = r.mapping(doc, "(document)", required=True)
-    unknown = set(doc) - {"version", "job_name", "pipeline_options", "job_config"}
-    if unknown:
-        raise r.error(sorted(unknown)[0], "only version, job_name, pipeline_options, job_config")
-    name = r.string(doc, "job_name", "", required=True)
-    if not re.fullmatch(r"[a-z][a-z0-9-]{0,62}", name):
-        raise r.error("job_name", "lower-case letters, digits and '-' (a Beam/Dataflow job name)", name)
-    r.prefix = f"job {name}: "
-    version = doc.get("version", 2)
-    if version != 2:
-        raise r.error("version", "2 (Klio v1 job configs are not supported)", version)
-    options = dict(KLIO_PIPELINE_DEFAULTS)
-    options.update({k: v for k, v in r.mapping(doc.get("pipeline_options"), "pipeline_options").items()
-                    if v is not None})
-    if not options.get("project") or not isinstance(options["project"], str):
-        raise r.error("pipeline_options.project", "a GCP project name (it is the job's Klio identity)",
-                      options.get("project"))
-    if not isinstance(options.get("streaming"), bool):
-        raise r.error("pipeline_options.streaming", "true or false", options.get("streaming"))
-    jc = r.mapping(doc.get("job_config"), "job_config", required=True)
-    events = r.mapping(jc.get("events"), "job_config.events")
-    data = r.mapping(jc.get("data"), "job_config.data")
-    ev_in = tuple(_event_io(r, x, f"job_config.events.inputs.{i}.", job_dir, "input")
-                  for i, x in enumerate(r.io_list(events.get("inputs"), "job_config.events.inputs")))
-    ev_out = tuple(_event_io(r, x, f"job_config.events.outputs.{i}.", job_dir, "output")
-                   for i, x in enumerate(r.io_list(events.get("outputs"), "job_config.events.outputs")))
-    dead = tuple(_event_io(r, x, f"job_config.dead_letter.{i}.", job_dir, "output")
-                 for i, x in enumerate(r.io_list(jc.get("dead_letter"), "job_config.dead_letter")))
-    for label, ios in (("events.inputs", ev_in), ("events.outputs", ev_out), ("dead_letter", dead)):
-        for streaming in (True, False):
-            if sum(io.streaming == streaming for io in ios) > 1:
-                kind = "pubsub" if streaming else "file/listing"
-                raise r.error(f"job_config.{label}", f"at most one {kind} entry")
-    if any(io.type == "listing" for io in ev_out + dead):
-        raise r.error("job_config.events.outputs", "pubsub or file outputs (listing is input only)")
-    id_pattern = r.string(jc, "id_pattern", "job_config.", default=DEFAULT_ID_PATTERN)
+def parse_document(doc: Any, index: int, source: str) -> KlioJobDoc:
+    """Validate one job document against the schema; errors name the job (or the document)."""
+    name = doc.get("job_name") if isinstance(doc, dict) else None
+    valid_name = isinstance(name, str) and JOB_NAME.fullmatch(name)
+    prefix = f"job {name}: " if valid_name else f"document {index + 1}: "
     try:
-        re.compile(id_pattern)
-    except re.error as exc:
-        raise r.error("job_config.id_pattern", "a valid regular expression", id_pattern) from exc
-    entry_point = r.string(jc, "entry_point", "job_config.", default="run:run")
-    if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", entry_point):
-        raise r.error("job_config.entry_point", "module:function", entry_point)
+        return KlioJobDoc.model_validate(doc)
+    except ValidationError as exc:
+        key, problem = explain(exc, KlioJobDoc)
+        raise ConfigError(source, f"{prefix}{key or '(document)'}", problem=problem) from None
+
+
+def _event_io(io, job_dir: str) -> EventIO:
+    return EventIO(type=io.type, topic=io.topic, subscription=getattr(io, "subscription", None),
+                   location=_resolve(io.location, job_dir), file_suffix=io.file_suffix)
+
+
+def _data_io(ios: list, job_dir: str) -> DataIO | None:
+    if not ios:
+        return None
+    io = ios[0]
+    return DataIO(type=io.type, location=_resolve(io.location, job_dir), file_suffix=io.file_suffix,
+                  ping=io.ping if isinstance(io, DataInputDoc) else False,
+                  force=io.force if isinstance(io, DataOutputDoc) else False,
+                  skip_klio_existence_check=io.skip_klio_existence_check)
+
+
+def _job_config(doc: KlioJobDoc, source: str, job_dir: str) -> JobConfig:
+    jc = doc.job_config
     return JobConfig(
-        job_name=name, version=version, pipeline_options=options,
-        event_inputs=ev_in, event_outputs=ev_out, dead_letters=dead,
-        data_input=_data_io(r, r.io_list(data.get("inputs"), "job_config.data.inputs"),
-                            "job_config.data.inputs.", job_dir, "input"),
-        data_output=_data_io(r, r.io_list(data.get("outputs"), "job_config.data.outputs"),
-                             "job_config.data.outputs.", job_dir, "output"),
-        allow_non_klio_messages=r.boolean(jc, "allow_non_klio_messages", "job_config."),
-        blocking=r.boolean(jc, "blocking", "job_config."),
-        id_pattern=id_pattern, entry_point=entry_point,
-        user={k: v for k, v in jc.items() if k not in _JOB_CONFIG_KEYS},
+        job_name=doc.job_name, version=doc.version, pipeline_options=doc.pipeline_options.model_dump(),
+        event_inputs=tuple(_event_io(io, job_dir) for io in jc.events.inputs),
+        event_outputs=tuple(_event_io(io, job_dir) for io in jc.events.outputs),
+        dead_letters=tuple(_event_io(io, job_dir) for io in jc.dead_letter),
+        data_input=_data_io(jc.data.inputs, job_dir), data_output=_data_io(jc.data.outputs, job_dir),
+        allow_non_klio_messages=jc.allow_non_klio_messages, blocking=jc.blocking,
+        id_pattern=jc.id_pattern, entry_point=jc.entry_point, user=dict(jc.model_extra or {}),
         source=source, job_dir=job_dir)
 
 
@@ -418,9 +304,9 @@ def _derive_parents(jobs: tuple[JobConfig, ...], source: str) -> dict[str, str]:
     return parents
 
 
-def load_graph(path: str, overrides: list[str] | tuple[str, ...] = (),
-               templates: list[str] | tuple[str, ...] = ()) -> GraphConfig:
-    """Read, template, override and validate a klio-job.yaml (one document per job)."""
+def read_documents(path: str, overrides: list[str] | tuple[str, ...] = (),
+                   templates: list[str] | tuple[str, ...] = ()) -> tuple[str, list[dict]]:
+    """(absolute path, job documents) of a klio-job.yaml, templated and overridden."""
     source = os.path.abspath(path)
     try:
         with open(source, encoding="utf-8") as fh:
@@ -437,10 +323,59 @@ def load_graph(path: str, overrides: list[str] | tuple[str, ...] = (),
     if not all(isinstance(d, dict) for d in docs):
         raise ConfigError(source, "(document)", "each YAML document to be a mapping")
     apply_overrides(docs, list(overrides), source)
+    return source, docs
+
+
+def load_graph(path: str, overrides: list[str] | tuple[str, ...] = (),
+               templates: list[str] | tuple[str, ...] = (), *, settings: bool = True) -> GraphConfig:
+    """Read, template, override and validate a klio-job.yaml (one document per job).
+    settings: also check each job's own keys against its entry point's SETTINGS."""
+    source, docs = read_documents(path, overrides, templates)
     job_dir = os.path.dirname(source)
-    jobs = tuple(_job_config(doc, i, source, job_dir) for i, doc in enumerate(docs))
+    jobs = tuple(_job_config(parse_document(doc, i, source), source, job_dir) for i, doc in enumerate(docs))
     names = [j.job_name for j in jobs]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
         raise ConfigError(source, "job_name", "unique job names", duplicate)
-    return GraphConfig(jobs=jobs, source=source, parents=_derive_parents(jobs, source))
+    graph = GraphConfig(jobs=jobs, source=source, parents=_derive_parents(jobs, source))
+    if settings:
+        for job in jobs:
+            check_settings(job)
+    return graph
+
+
+# ---------------------------------------------------------------------------------------------
+# The job's own keys (jobgraph.settings): typed by the model its entry point module declares
+
+
+def settings_model(job: JobConfig) -> type[BaseModel] | None:
+    """The pydantic model the job's entry point declares for its own keys, or None."""
+    try:
+        return job_settings.declared_model(job.entry_point, job.job_dir, job.job_name)
+    except TypeError as exc:
+        raise ConfigError(job.source, f"job {job.job_name}: job_config.entry_point", problem=str(exc)) from None
+
+
+def _settings_error(job: JobConfig, problem: tuple[str, str]) -> ConfigError:
+    key, message = problem
+    return ConfigError(job.source, f"job {job.job_name}: job_config{'.' + key if key else ''}", problem=message)
+
+
+def validate_settings(job: JobConfig, model: type[BaseModel]) -> BaseModel:
+    """The job's own keys (JobConfig.user) as `model`; a ConfigError naming the key otherwise."""
+    value, problem = job_settings.validate(job.user, model)
+    if problem is not None:
+        raise _settings_error(job, problem)
+    return value
+
+
+def check_settings(job: JobConfig) -> BaseModel | None:
+    """Check the job's own keys: against its declared model, else for misspelt Klio keys.
+    Imports the job's entry point module (as building its pipeline would)."""
+    model = settings_model(job)
+    if model is not None:
+        return validate_settings(job, model)
+    problem = job_settings.klio_typo(job.user)
+    if problem is not None:
+        raise _settings_error(job, problem)
+    return None

@@ -8,6 +8,13 @@ import dataclasses
 import datetime
 import hashlib
 import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from apache_beam import pvalue
+from apache_beam.metrics import Metrics
+
+DEAD_LETTER = "dead_letter"  # the tagged output dead letters leave a step on
 
 ELEMENT_LIMIT = 300     # characters of the element kept
 MESSAGE_LIMIT = 2000    # characters of the explanation kept
@@ -78,3 +85,68 @@ class DeadLetter:
     @classmethod
     def from_json(cls, text: str | bytes) -> "DeadLetter":
         return cls(**json.loads(text))
+
+
+def record(job: str, element: str, stage: str, exc: BaseException, reason: str | None = None,
+           namespace: str | None = None) -> DeadLetter:
+    """A DeadLetter for `exc`, counted as `dead-letters-{stage}` in `namespace` (default: the
+    job's). The runtime counts what run() returns as `dead-letter` and `dead-letter:{reason}`."""
+    Metrics.counter(namespace or job, f"dead-letters-{stage}").inc()
+    return DeadLetter.from_exception(job, element, stage, exc, reason)
+
+
+def failed(job: str, element: str, stage: str, exc: BaseException, reason: str | None = None,
+           namespace: str | None = None) -> pvalue.TaggedOutput:
+    """The one way a job's own step gives up on an element: its `record` on the DEAD_LETTER output."""
+    return pvalue.TaggedOutput(DEAD_LETTER, record(job, element, stage, exc, reason, namespace))
+
+
+def failed_batches(job: str, stage: str, reason: str, element_id: Callable[[Any], str],
+                   namespace: str | None = None) -> Callable[[tuple], Iterator[DeadLetter]]:
+    """For RunInference(...).with_exception_handling(): (failed batch, exception) -> one
+    `record` per element of the batch; `element_id(element)` names each element."""
+    def convert(failure: tuple) -> Iterator[DeadLetter]:
+        batch, exc = failure
+        for element in batch:
+            yield record(job, element_id(element), stage, exc, reason, namespace)
+    return convert
+
+
+class StepChain:
+    """A job's own steps chained with their dead letters kept aside: each step's main output
+    feeds the next, every DEAD_LETTER output (and every failed RunInference batch) is collected,
+    and `dead_letters()` flattens them into the one collection run() returns.
+
+        chain = StepChain("video-iab", namespace="video_iab")
+        read = chain.par_do(tasks, "read features", ReadFeatures(cfg)).main
+        scored = chain.run_inference(read, "classify", handler, "classify", "classify-error", task_id)
+        return written, chain.dead_letters()
+    """
+
+    def __init__(self, job: str, namespace: str | None = None):
+        self.job, self.namespace = job, namespace
+        self._dead: list = []
+
+    def par_do(self, pcoll, label: str, dofn, *tags: str):
+        """`dofn` on `pcoll`; returns its outputs (`.main`, and `[tag]` for each of `tags`)."""
+        import apache_beam as beam
+
+        out = pcoll | label >> beam.ParDo(dofn).with_outputs(DEAD_LETTER, *tags, main="main")
+        self._dead.append(out[DEAD_LETTER])
+        return out
+
+    def run_inference(self, pcoll, label: str, handler, stage: str, reason: str,
+                      element_id: Callable[[Any], str]):
+        """RunInference with `handler`; a failed batch is one dead letter per element."""
+        import apache_beam as beam
+        from apache_beam.ml.inference.base import RunInference
+
+        results, errors = pcoll | label >> RunInference(handler).with_exception_handling()
+        convert = failed_batches(self.job, stage, reason, element_id, self.namespace)
+        self._dead.append(errors.failed_inferences | f"{label} failures" >> beam.FlatMap(convert))
+        return results
+
+    def dead_letters(self, label: str = "dead letters"):
+        import apache_beam as beam
+
+        return tuple(self._dead) | label >> beam.Flatten()

@@ -4,17 +4,15 @@ Batch: one pipeline for the graph. Root jobs read the IDs; each job's event outp
 pass-throughs) feeds its children in memory, exactly as the topics would in streaming. When one
 job is run alone (`--job`), elements whose input is missing go through the parent's stage inside
 the same pipeline (bottom-up fill), then back to the job.
-Streaming: each job is a Pub/Sub-in, Pub/Sub-out pipeline; running the whole graph puts all of
-them in one pipeline. Input missing -> the message is published to the parent's input topic.
+Streaming: each job is a Pub/Sub-in, Pub/Sub-out pipeline (the CLI runs the graph as one
+supervised process per job). Input missing -> the message is published to the parent's input
+topic.
 """
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.util
 import logging
 import os
-import sys
 import threading
 from typing import Any, Callable
 
@@ -24,6 +22,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from jobgraph import eventio, resources, storage
 from jobgraph.progress import close_all
 from jobgraph.config import ConfigError, GraphConfig, JobConfig
+from jobgraph.entrypoint import entry_module
 from jobgraph.message import KlioMessage
 from jobgraph.steps import (DEAD_LETTER, INFRASTRUCTURE_REASONS, INPUT_MISSING, PASS_THRU,
                             CountDeadLetters, CountProcessed, RequestUpstream, RouteMessages,
@@ -41,33 +40,13 @@ _NON_BEAM_OPTIONS = {"worker_harness_container_image_tag"}
 
 def load_entry_point(job: JobConfig) -> Callable:
     """`run(input_pcol, config)` of a job: `module:function`, the module looked up next to the
-    job's klio-job.yaml first (as Klio's run.py), then on sys.path."""
+    job's klio-job.yaml first (as Klio's run.py), then on sys.path (jobgraph.entrypoint)."""
     module_name, func_name = job.entry_point.split(":")
-    local = os.path.join(job.job_dir, *module_name.split(".")) + ".py"
-    module = None
-    spec = importlib.util.find_spec(module_name) if os.path.isfile(local) else None
-    if spec is not None and spec.origin and os.path.abspath(spec.origin) == os.path.abspath(local):
-        # The job's run.py is installed (as in the worker image): import it by its real name so
-        # that pickled transforms resolve on remote workers.
-        module = importlib.import_module(module_name)
-    elif os.path.isfile(local):
-        for candidate in list(sys.modules.values()):
-            if os.path.abspath(getattr(candidate, "__file__", None) or "") == os.path.abspath(local):
-                module = candidate
-                break
-        if module is None:
-            unique = f"_jobgraph_entry_{abs(hash(os.path.abspath(local)))}"
-            spec = importlib.util.spec_from_file_location(unique, local)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[unique] = module
-            spec.loader.exec_module(module)
-    else:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ConfigError(job.source, f"job {job.job_name}: job_config.entry_point",
-                              f"an importable module ({local} or {module_name} on sys.path)",
-                              job.entry_point) from exc
+    module = entry_module(job.entry_point, job.job_dir)
+    if module is None:
+        local = os.path.join(job.job_dir, *module_name.split(".")) + ".py"
+        raise ConfigError(job.source, f"job {job.job_name}: job_config.entry_point",
+                          f"an importable module ({local} or {module_name} on sys.path)", job.entry_point)
     func = getattr(module, func_name, None)
     if not callable(func):
         raise ConfigError(job.source, f"job {job.job_name}: job_config.entry_point",
@@ -373,14 +352,10 @@ def sweep_leftovers(graph: GraphConfig) -> None:
 def write_counters(path: str, summary: "RunSummary") -> None:
     """The counters as JSON, replaced atomically (a reader never sees half a file)."""
     import json
-    import tempfile
 
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, suffix=".tmp") as fh:
-        json.dump({"state": summary.state, "run_id": summary.run_id, "counters": summary.counters,
-                   "distributions": summary.distributions}, fh, indent=2, sort_keys=True)
-    os.replace(fh.name, path)
+    doc = {"state": summary.state, "run_id": summary.run_id, "counters": summary.counters,
+           "distributions": summary.distributions}
+    storage.write_atomically(path, json.dumps(doc, indent=2, sort_keys=True).encode("utf-8"), output=False)
 
 
 class _LiveCounters(threading.Thread):

@@ -15,13 +15,12 @@ from apache_beam.metrics import Metrics
 
 from jobgraph import storage
 from jobgraph.config import JobConfig
-from jobgraph.deadletter import DeadLetter
+from jobgraph.deadletter import DEAD_LETTER, DeadLetter
 from jobgraph.ids import InvalidElementId, validate_id
 from jobgraph.message import KlioMessage, UnparseableMessage, new_message, parse
 from jobgraph.receipts import RECEIPTS, element_key
 from jobgraph.routing import Outcome, UpstreamLoop, data_path, route, upstream_request
 
-DEAD_LETTER = "dead_letter"
 PASS_THRU = "pass_thru"
 INPUT_MISSING = "input_missing"
 
@@ -130,7 +129,7 @@ class RouteMessages(beam.DoFn):
     """Klio's receipt steps in order; main output = messages to process.
 
     Tagged outputs: pass_thru (ping, output exists), input_missing, dead_letter. Drops are
-    counted (`kmsg-drop-not-recipient`, `kmsg-drop`) and logged, as Klio's KlioDrop does.
+    counted (`kmsg-drop-not-recipient`, `kmsg-drop`), as Klio's KlioDrop does (Klio also logged them).
     """
 
     def __init__(self, job: JobConfig):
@@ -245,42 +244,3 @@ class CountDeadLetters(beam.DoFn):
         counter(self.job_name, "dead-letter").inc()
         counter(self.job_name, f"dead-letter:{letter.reason}").inc()
         yield letter
-
-
-class KlioStep(beam.DoFn):
-    """Base class for a job's per-message work with Klio's drop semantics made visible.
-
-    Subclasses implement `handle(msg) -> KlioMessage | Iterable[KlioMessage] | None` (None passes
-    the message on unchanged). Any exception becomes a DeadLetter on the "dead_letter" output
-    (counter `kmsg-drop-error`); the exception's `reason` attribute, if any, is its reason code.
-    The runtime counts what run() returns (`kmsg-success`, `dead-letter:{reason}`).
-    Use `KlioStep.apply(pcoll, label)` to get `(outputs, dead_letters)`.
-    """
-
-    stage = "transform"
-
-    def __init__(self, job_name: str):
-        self.job_name = job_name
-
-    def handle(self, msg: KlioMessage):
-        raise NotImplementedError
-
-    def process(self, msg: KlioMessage) -> Iterable:
-        try:
-            result = self.handle(msg)
-            if result is None:
-                results = [msg]
-            elif isinstance(result, KlioMessage):
-                results = [result]
-            else:
-                results = list(result)
-        except Exception as exc:  # every failure becomes a record, never a crash
-            counter(self.job_name, "kmsg-drop-error").inc()
-            yield pvalue.TaggedOutput(DEAD_LETTER, DeadLetter.from_exception(
-                self.job_name, msg.data.element.decode("utf-8", "replace"), self.stage, exc))
-            return
-        yield from results
-
-    def apply(self, pcoll, label: str):
-        out = pcoll | label >> beam.ParDo(self).with_outputs(DEAD_LETTER, main="main")
-        return out.main, out[DEAD_LETTER]

@@ -30,18 +30,21 @@ def ensure_dir(location: str) -> None:
         os.makedirs(location, exist_ok=True)
 
 
-def write_atomically(path: str, data: bytes) -> None:
+def write_atomically(path: str, data: bytes, *, output: bool = True) -> None:
     """Write the whole object or nothing; an existing object is replaced, never deleted first.
 
     Local: a temporary file in the same directory, named after its owner (`temp_name`), then an
     atomic rename; a writer killed in between leaves that file for `sweep_dead_writers`.
     gs://: one upload straight to the final name: GCS makes an object visible only when its
     upload completes, so readers see the old object or the new one, never a part.
+    output: False for the run's own files (its summary): the fault switches (jobgraph.faults)
+    count and log a job's outputs only.
     """
     if not _is_local(path):
         with FileSystems.create(path) as fh:
             fh.write(data)
-        faults.output_written(path)
+        if output:
+            faults.output_written(path)
         return
     directory, name = os.path.split(path)
     directory = directory or "."
@@ -49,10 +52,12 @@ def write_atomically(path: str, data: bytes) -> None:
     tmp = os.path.join(directory, temp_name(name))
     try:
         with open(tmp, "xb") as fh:
-            faults.temp_file_created()
+            if output:
+                faults.temp_file_created()
             fh.write(data)
         os.replace(tmp, path)  # atomic, and overwrites (force)
-        faults.output_written(path)
+        if output:
+            faults.output_written(path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from model.config import ConfigError, builtin_config_path, load_config
+from model.classifier.config import builtin_config_path, load_config
 
 DEFAULT_CONFIG = "yt8m-nextvlad-best.yaml"
 
@@ -22,7 +22,7 @@ def _echo_json(obj) -> None:
 def _config(path: str | None):
     try:
         return load_config(path or builtin_config_path(DEFAULT_CONFIG))
-    except ConfigError as exc:
+    except ValueError as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -33,10 +33,10 @@ def model() -> None:
 
 @model.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help=f"model config YAML (default: model/configs/{DEFAULT_CONFIG})")
+              help=f"model config YAML (default: model/classifier/configs/{DEFAULT_CONFIG})")
 def describe(config_path: str | None) -> None:
     """JSON: layer output shapes and trainable / non-trainable / total parameter counts."""
-    from model.nextvlad import build_model, count_params
+    from model.classifier.nextvlad import build_model, count_params
 
     config = _config(config_path)
     net = build_model(config, seed=0)
@@ -66,7 +66,7 @@ def describe(config_path: str | None) -> None:
 @click.option("--verbose", is_flag=True)
 def train(config_path, train_data, validate_data, model_dir, epochs, verbose) -> None:
     """Train (or resume) a model; writes the model directory."""
-    from model.train import train as run_train
+    from model.classifier.train import train as run_train
 
     config = _config(config_path)
     try:
@@ -93,7 +93,7 @@ def train(config_path, train_data, validate_data, model_dir, epochs, verbose) ->
 def evaluate(model_dir, data_patterns, predictions_path, labels_path, out_dir, target_precision,
              top_k) -> None:
     """GAP@k, mAP, Hit@1, PERR, F1, coverage at the target precision (JSON on stdout)."""
-    from model import evaluate as ev
+    from model.classifier import evaluate as ev
 
     try:
         if predictions_path or labels_path:
@@ -107,7 +107,7 @@ def evaluate(model_dir, data_patterns, predictions_path, labels_path, out_dir, t
                 raise click.UsageError("use --model-dir with --data, or --predictions with --labels")
             result = ev.evaluate_model_dir(model_dir, list(data_patterns), out_dir, top_k=top_k,
                                            target_precision=target_precision)
-    except (ValueError, ConfigError) as exc:
+    except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     _echo_json(result)
 
@@ -121,11 +121,11 @@ def evaluate(model_dir, data_patterns, predictions_path, labels_path, out_dir, t
               help="classes with fewer validation positives are disabled")
 def calibrate(model_dir, data_patterns, target_precision, min_positives) -> None:
     """Per-category thresholds at the target precision -> {model_dir}/thresholds.json."""
-    from model.calibrate import calibrate_model_dir
+    from model.classifier.calibrate import calibrate_model_dir
 
     try:
         report = calibrate_model_dir(model_dir, list(data_patterns), target_precision, min_positives)
-    except (ValueError, ConfigError) as exc:
+    except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     for row in report["disabled"]:
         click.echo(f"disabled {row['index']} {row['id']} {row['name']}: {row['reason']}", err=True)
@@ -141,7 +141,7 @@ def calibrate(model_dir, data_patterns, target_precision, min_positives) -> None
 @click.option("--seed", default=0, show_default=True, type=int)
 def synth(out_dir, videos, dim, encoding, shards, seed) -> None:
     """Write the synthetic YouTube-8M-format set (train / validate / test shards)."""
-    from model.synthetic import SyntheticSpec, write_dataset
+    from model.classifier.synthetic import SyntheticSpec, write_dataset
 
     try:
         spec = SyntheticSpec(num_videos=videos, feature_size=dim, encoding=encoding, seed=seed)

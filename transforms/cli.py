@@ -39,10 +39,12 @@ def features() -> None:
 @click.option("--pca", "pca_path", default=None, help="PCA .npz (from fit-pca): store uint8 like YT8M")
 def extract(video, output, video_id, weights, seed, backend, fps, max_frames, policy, pca_path):
     """Decode VIDEO, embed its frames and write one feature file."""
-    from model.embedder import EmbedderConfig, get_embedder
-    from model.pca import encode_frames, load_pca
+    from model.embedding.config import EmbedderConfig
+    from transforms.calibration import embedder_for
+    from model.features.pca import encode_frames, load_pca
     from transforms.decode import decode_video
-    from transforms.features_io import FeatureRecord, write_features
+    from model.features.codec import FeatureRecord
+    from transforms.features_io import write_features
 
     try:
         decode_cfg = DecodeConfig(fps=fps, max_frames=max_frames, policy=policy)
@@ -53,7 +55,7 @@ def extract(video, output, video_id, weights, seed, backend, fps, max_frames, po
     try:
         pca = load_pca(pca_path) if pca_path else None
         decoded = decode_video(video, decode_cfg)
-        embedder = get_embedder(embed_cfg)
+        embedder = embedder_for(embed_cfg)
         feats = embedder.embed(decoded.frames)
         vid = video_id or os.path.splitext(os.path.basename(video))[0]
         record = FeatureRecord(
@@ -74,7 +76,7 @@ def extract(video, output, video_id, weights, seed, backend, fps, max_frames, po
 @click.argument("file")
 def show(file):
     """Print FILE's id, frame count, dimension, dtype, timestamps and embedder as JSON."""
-    from transforms.features_io import read_feature_file
+    from model.features.codec import read_feature_file
 
     try:
         parsed = read_feature_file(file)
@@ -105,8 +107,8 @@ def fit_pca_command(features_glob, output, dims, sample, seed):
     """Fit a YT8M-style PCA on float16 feature files matching FEATURES_GLOB."""
     import numpy as np
 
-    from model.pca import fit_pca, save_pca
-    from transforms.features_io import iter_features, matching_paths
+    from model.features.pca import fit_pca
+    from transforms.features_io import iter_features, matching_paths, write_pca
 
     paths = matching_paths(features_glob)
     if not paths:
@@ -124,7 +126,7 @@ def fit_pca_command(features_glob, output, dims, sample, seed):
                     if j < sample:
                         reservoir[j] = row
         params = fit_pca(np.stack(reservoir), dims=dims)
-        save_pca(params, output)
+        write_pca(output, params)
     except ValueError as exc:
         _fail("bad-input", str(exc))
     click.echo(json.dumps({"output": output, "files": len(paths), "frames_seen": seen,
@@ -140,7 +142,7 @@ def convert(job_name, job_dir, config_file, overrides, templates):
     without building the Keras model. Prints {"job", "backend", "cache_dir", "cache_hit"}.
     """
     from jobgraph.config import ConfigError
-    from model.embedder import get_embedder
+    from transforms.calibration import embedder_for
     from transforms.job_settings import features_config
 
     try:
@@ -152,6 +154,6 @@ def convert(job_name, job_dir, config_file, overrides, templates):
     if embedder_config.cache_dir is None or not embedder_config.backend.startswith("openvino"):
         _fail("nothing-to-convert", f"job {job.job_name}: embedder backend {embedder_config.backend!r} with "
               f"cache_dir {embedder_config.cache_dir!r}; conversion needs an openvino-* backend and a cache_dir")
-    embedder = get_embedder(embedder_config)
+    embedder = embedder_for(embedder_config)
     click.echo(json.dumps({"job": job.job_name, "backend": embedder_config.backend,
                            "cache_dir": embedder_config.cache_dir, "cache_hit": embedder.cache_hit}))

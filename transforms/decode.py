@@ -15,15 +15,15 @@ A target repeats a frame when the source has no new frame by then (fps above the
 Speed: FFmpeg threading is on, and packets no sample needs are not decoded (decode_plan.py).
 Memory: decoded frames are converted one at a time; compressed packets of at most two GOPs are
 held, and a GOP whose packets pass `max_gop_bytes` is decoded in order as it is read instead
-("sequential": every packet decoded, samples picked from the frames as they come out).
-Every bad input raises `VideoRejected` with a stable `reason` code (REASONS); the limits hold for
-hostile files too: only regular files inside their folder are opened, only known video containers
-reach FFmpeg (decode_source.py), every decoded frame is held to max_pixels, and timestamps to
-max_duration_s as packets are read.
+("sequential": every packet decoded, samples picked from the frames as they come out). Which
+packets are decoded and which frame each target gets: decode_sampling.py, decode_targets.py.
+Every bad input raises `VideoRejected` with a stable `reason` code (REASONS, decode_errors.py);
+the limits hold for hostile files too: only regular files inside their folder are opened, only
+known video containers reach FFmpeg (decode_source.py), every decoded frame is held to
+max_pixels, and timestamps to max_duration_s as packets are read.
 """
 from __future__ import annotations
 
-import collections
 import dataclasses
 import fractions
 import math
@@ -33,28 +33,18 @@ from typing import BinaryIO
 import av
 import numpy as np
 
-from transforms import decode_plan
-from transforms.decode_plan import PacketInfo
+from transforms import decode_source
+from transforms.decode_errors import REASONS, VideoRejected, check_pixels
+from transforms.decode_sampling import SamplingPass
+from transforms.decode_targets import TargetClock
 
-REASONS = ("empty-file", "file-too-large", "not-a-regular-file", "outside-root", "not-a-video",
-           "no-video-stream", "too-many-streams", "frame-too-large", "too-long", "truncated",
-           "corrupt", "no-frames", "unreadable")
+__all__ = ["REASONS", "DecodeConfig", "DecodeStats", "DecodedVideo", "SampledFrame",
+           "VideoDecoder", "VideoInfo", "VideoRejected", "decode_video"]
+
 # Demuxers a video may be read with (any name of FFmpeg's comma-separated format names).
 _VIDEO_DEMUXERS = {"mov", "mp4", "matroska", "webm", "mpegts", "avi", "flv", "mpeg", "ogg", "asf"}
 _NOT_VIDEO_CODECS = {"ansi", "bintext", "xbin", "idf"}
 _POLICIES = ("head", "uniform")
-
-
-class VideoRejected(Exception):
-    """A video this job will not process; `reason` is a stable short code from REASONS."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-    def __reduce__(self):
-        return type(self), (self.reason, self.message)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,8 +185,22 @@ class VideoDecoder:
     # ---- opening and limits -------------------------------------------------------------
 
     def _open(self) -> None:
-        from transforms import decode_source
+        """Opens the source and its container and picks the video stream, checking every limit
+        that holds before decoding; sets self._file, _container, _stream and info."""
+        target, size = self._open_file()
+        structural = decode_source.structure_problem(self._file, size)
+        self._container = self._parse_container(target, structural)
+        videos = self._video_streams(self._container)
+        if structural:
+            raise VideoRejected(structural[0], structural[1])
+        self._stream = _main_stream(videos)
+        self.info = self._describe(self._container, self._stream)
+        self._configure_decoder(self._stream.codec_context)
+        self._reformatter = av.video.reformatter.VideoReformatter()
 
+    def _open_file(self) -> tuple[str | BinaryIO, int | None]:
+        """Opens the source (sets self._file) and checks its size and first bytes (sets
+        self._demuxer); returns (what av.open reads, size in bytes or None)."""
         cfg = self.config
         self._file, target, size = decode_source.open_source(self._source)
         if size == 0:
@@ -209,9 +213,13 @@ class VideoDecoder:
             what = decode_source.describe_non_video(self._file)
             raise VideoRejected("not-a-video", f"the file is {what}, not a video" if what else
                                 "the file does not start like any video container we accept")
-        structural = decode_source.structure_problem(self._file, size)
+        return target, size
+
+    def _parse_container(self, target, structural: tuple[str, str] | None):
+        """The opened container. When FFmpeg cannot parse it, a structural problem found in the
+        bytes beforehand (e.g. "truncated") is the better reason than "corrupt"."""
         try:
-            self._container = self._open_container(target)
+            return self._open_container(target)
         except av.error.FFmpegError as exc:
             if structural:
                 raise VideoRejected(structural[0], structural[1]) from exc
@@ -219,13 +227,16 @@ class VideoDecoder:
                                 f"{self._demuxer} container cannot be parsed: {exc}") from exc
         except (OSError, EOFError) as exc:
             raise VideoRejected("unreadable", f"cannot read the file: {exc}") from exc
-        container = self._container
+
+    def _video_streams(self, container) -> list:
+        """The container's real video streams (at least one), after checking its format and
+        its number of streams."""
         fmt = container.format.name
         if not set(fmt.split(",")) & _VIDEO_DEMUXERS:
             raise VideoRejected("not-a-video", f"format {fmt!r} is not a video container")
-        if len(container.streams) > cfg.max_streams:
-            raise VideoRejected("too-many-streams", f"the file has more than {cfg.max_streams} "
-                                "streams, the limit")
+        if len(container.streams) > self.config.max_streams:
+            raise VideoRejected("too-many-streams", f"the file has more than "
+                                f"{self.config.max_streams} streams, the limit")
         videos = [s for s in container.streams.video
                   if s.codec_context is not None and s.codec_context.name not in _NOT_VIDEO_CODECS]
         if not videos:
@@ -235,28 +246,30 @@ class VideoDecoder:
                 raise VideoRejected("not-a-video", f"format {fmt!r} holds no streams")
             kinds = ",".join(sorted({s.type for s in container.streams}))
             raise VideoRejected("no-video-stream", f"no video stream (streams: {kinds})")
-        if structural:
-            raise VideoRejected(structural[0], structural[1])
-        stream = max(videos, key=lambda s: (not s.disposition & 0x400,  # not an attached picture
-                                            (s.codec_context.width or 0) * (s.codec_context.height or 0)))
-        self._stream = stream
+        return videos
+
+    def _describe(self, container, stream) -> VideoInfo:
+        """What the headers say about `stream`, after checking its frame size and duration."""
+        cfg = self.config
         cc = stream.codec_context
-        self._check_pixels(cc.width, cc.height, "frames are")
+        check_pixels(cc.width, cc.height, cfg.max_pixels, "frames are")
         duration = _declared_duration(container, stream)
         if duration is not None and duration > cfg.max_duration_s:
             raise VideoRejected("too-long", f"video lasts {duration:.1f} s, over the limit of "
                                 f"{cfg.max_duration_s:g} s")
         rate = stream.average_rate or stream.guessed_rate
-        self.info = VideoInfo(codec=cc.name, container=fmt, width=cc.width or 0,
-                              height=cc.height or 0, duration_s=duration,
-                              average_fps=float(rate) if rate else None,
-                              time_base=stream.time_base or fractions.Fraction(1, 90000))
+        return VideoInfo(codec=cc.name, container=container.format.name, width=cc.width or 0,
+                         height=cc.height or 0, duration_s=duration,
+                         average_fps=float(rate) if rate else None,
+                         time_base=stream.time_base or fractions.Fraction(1, 90000))
+
+    def _configure_decoder(self, cc) -> None:
+        """Threads and FFmpeg's own pixel guard for the chosen stream's codec context."""
         cc.thread_type = "AUTO"
-        cc.thread_count = cfg.threads
+        cc.thread_count = self.config.threads
         # FFmpeg then refuses to allocate any frame far over the limit (a resolution switch
         # mid-stream), instead of decoding it for our own check to reject afterwards.
-        cc.options = {"max_pixels": str(_decoder_pixel_guard(cfg))}
-        self._reformatter = av.video.reformatter.VideoReformatter()
+        cc.options = {"max_pixels": str(_decoder_pixel_guard(self.config))}
 
     def _open_container(self, target):
         """av.open with the sniffed demuxer (no format probing), a cap on the streams FFmpeg
@@ -265,12 +278,6 @@ class VideoDecoder:
         return av.open(target, mode="r", format=self._demuxer, metadata_errors="ignore",
                        options=_probe_options(cfg),
                        container_options={"max_streams": str(cfg.max_streams + 1)})
-
-    def _check_pixels(self, width: int | None, height: int | None, what: str) -> None:
-        pixels = (width or 0) * (height or 0)
-        if pixels > self.config.max_pixels:
-            raise VideoRejected("frame-too-large", f"{what} {width}x{height} = {pixels} pixels, "
-                                f"over the limit of {self.config.max_pixels}")
 
     def close(self) -> None:
         if self._container is not None:
@@ -302,8 +309,6 @@ class VideoDecoder:
 
     def _scan_duration(self) -> float:
         """Duration from a demux-only pass (files whose header has none); reopens the source."""
-        from transforms import decode_source
-
         file, target, _ = decode_source.open_source(self._source)
         try:
             with self._open_container(target) as container:
@@ -354,201 +359,19 @@ class VideoDecoder:
             raise VideoRejected("no-frames", "no frame could be decoded")
 
     def _frames(self, step: fractions.Fraction) -> Iterator[SampledFrame]:
-        cfg = self.config
-        stream = self._stream
-        tb = self.info.time_base
-        inspector = decode_plan.PacketInspector(self.info.codec, stream.codec_context.extradata)
-        self.stats.mode = ("selective-parsed" if cfg.selective and inspector.parses
-                           else "selective-skipframe" if cfg.selective else "full")
-        rate = self.info.average_fps
-        frame_ticks = max(1, round(1 / (fractions.Fraction(rate) * tb))) if rate else 1
-        gops: collections.deque[list[PacketInfo]] = collections.deque()
-        gops_bytes = 0  # compressed bytes in `gops`
-        current: list[PacketInfo] = []
-        current_bytes = 0
-        origin = None
-        end_tick = None
-        next_target = 0
-        last_frame = None
-        queue: collections.deque[tuple[int, int]] = collections.deque()  # (target, sample pts)
-        sequential: _SequentialTargets | None = None  # set once a GOP outgrows max_gop_bytes
-
-        def target_tick(k: int) -> int:
-            return origin + math.floor(k * step / tb)
-
-        def run_gop(gop, bound, next_closed):
-            nonlocal next_target
-            ticks = []
-            while next_target < cfg.max_frames and (bound is None or target_tick(next_target) < bound):
-                ticks.append((next_target, target_tick(next_target)))
-                next_target += 1
-            plan = decode_plan.plan_gop(gop, ticks, next_closed, inspector.parses, cfg.selective)
-            queue.extend(plan.targets)
-            return plan
-
-        def emit(frame):
-            """Samples `frame` completes: planned ones (exact pts) first, then sequential ones."""
-            nonlocal last_frame
-            self._check_order(frame, last_frame)
-            yield from self._match(frame, queue, last_frame, step, origin, tb)
-            if sequential is not None:
-                for k, chosen in sequential.take(frame):
-                    yield self._sample(k, chosen, step, origin, tb)
-            last_frame = frame
-
-        def decode_plan_packets(gop, plan):
-            cc = stream.codec_context
-            for info, feed, is_sample in zip(gop, plan.feed, plan.sample):
-                if not feed:
-                    continue
-                if cfg.selective and not inspector.parses:
-                    want = "DEFAULT" if is_sample else "NONREF"
-                    if cc.skip_frame != want:
-                        cc.skip_frame = want
-                for frame in self._decode(info.packet):
-                    yield from emit(frame)
-
-        def decode_every_packet(infos):
-            cc = stream.codec_context
-            if cc.skip_frame != "DEFAULT":
-                cc.skip_frame = "DEFAULT"
-            for info in infos:
-                for frame in self._decode(info.packet):
-                    yield from emit(frame)
-
-        def start_sequential():
-            """`current` outgrew max_gop_bytes: decode the GOP before it as planned, then
-            `current` and everything after it in order, resolving the remaining targets from
-            the frames as they come out (no buffering)."""
-            nonlocal origin, sequential, current, current_bytes, gops_bytes
-            if origin is None:
-                origin = min(p.pts for p in (gops[0] if gops else current))
-            if gops:
-                gop = gops.popleft()
-                gops_bytes = 0
-                plan = run_gop(gop, min(p.pts for p in current), decode_plan.gop_is_closed(current))
-                yield from decode_plan_packets(gop, plan)
-            sequential = _SequentialTargets(next_target, cfg.max_frames, target_tick)
-            self.stats.mode += "+sequential"
-            pending, current, current_bytes = current, [], 0
-            if not sequential.done:
-                yield from decode_every_packet(pending)
-
-        for packet in self._timed_packets(self._container, stream):
-            self.stats.packets += 1
-            ref, idr = inspector.inspect(packet)
-            end = packet.pts + (packet.duration or frame_ticks)  # duration unknown: average frame
-            info = PacketInfo(packet=packet, index=self.stats.packets - 1, pts=packet.pts, end=end,
-                              keyframe=bool(packet.is_keyframe), ref=ref, idr=idr)
-            end_tick = end if end_tick is None else max(end_tick, end)
-            if sequential is not None:
-                yield from decode_every_packet([info])
-                if sequential.done:
-                    break  # every target has its frame
-                continue
-            if packet.is_keyframe and current:
-                gops.append(current)
-                gops_bytes += current_bytes
-                current, current_bytes = [], 0
-            current.append(info)
-            current_bytes += packet.size
-            self.stats.buffered_bytes_peak = max(self.stats.buffered_bytes_peak,
-                                                 gops_bytes + current_bytes)
-            if len(gops) == 2:
-                gop, nxt = gops[0], gops[1]
-                if origin is None:
-                    origin = min(p.pts for p in gop)
-                plan = run_gop(gop, min(p.pts for p in nxt), decode_plan.gop_is_closed(nxt))
-                gops.popleft()
-                gops_bytes -= sum(p.packet.size for p in gop)
-                yield from decode_plan_packets(gop, plan)
-                if next_target >= cfg.max_frames:
-                    break  # every target is planned: the rest of the file is not needed
-            elif current_bytes > cfg.max_gop_bytes:
-                yield from start_sequential()
-                if sequential.done:
-                    break
-        else:
-            # End of stream: plan what is left.
-            if current:
-                gops.append(current)
-            while gops:
-                gop = gops.popleft()
-                if origin is None:
-                    origin = min(p.pts for p in gop)
-                nxt = gops[0] if gops else None
-                bound = min(p.pts for p in nxt) if nxt else end_tick
-                plan = run_gop(gop, bound, decode_plan.gop_is_closed(nxt) if nxt else True)
-                yield from decode_plan_packets(gop, plan)
-            if origin is not None and end_tick is not None:
-                self.stats.end_s = float((end_tick - origin) * tb)
-        for frame in self._decode(None):  # flush the decoder
-            yield from emit(frame)
-        if sequential is not None and self.stats.end_s is not None:
-            for k, chosen in sequential.finish(end_tick):
-                yield self._sample(k, chosen, step, origin, tb)
-        while queue:  # samples the decoder never produced: repeat the last frame
-            k, _ = queue.popleft()
-            if last_frame is None:
-                break
-            self.stats.substituted += 1
-            yield self._sample(k, last_frame, step, origin, tb)
+        """The samples: SamplingPass picks each target's source frame, this converts it."""
+        sampling = SamplingPass(self._timed_packets(self._container, self._stream),
+                                self._stream.codec_context, self.info, step, self.config,
+                                self.stats)
+        for k, frame in sampling.run():
+            yield self._sample(k, frame, sampling.clock)
         if self.stats.end_s is not None:
             self._check_complete()
         if self.stats.decode_errors > self.config.max_decode_errors:
             raise VideoRejected("corrupt", f"{self.stats.decode_errors} packets failed to decode")
 
-    def _decode(self, packet) -> list:
-        """Frames the decoder returns for `packet` (None: flush), each held to max_pixels."""
-        if packet is not None:
-            self.stats.packets_decoded += 1
-        cc = self._stream.codec_context
-        try:
-            frames = cc.decode(packet)
-        except av.error.EOFError:
-            frames = []
-        except av.error.FFmpegError as exc:
-            self._check_decoder_size(cc)
-            self.stats.decode_errors += 1
-            if self.stats.decode_errors > self.config.max_decode_errors:
-                raise VideoRejected("corrupt", f"packets fail to decode: {exc}") from exc
-            return []
-        self._check_decoder_size(cc)
-        for frame in frames:
-            self._check_pixels(frame.width, frame.height, "a decoded frame is")
-        self.stats.frames_decoded += len(frames)
-        return frames
-
-    def _check_order(self, frame, previous) -> None:
-        """Frames leave the decoder in presentation order, so their pts must grow; a file whose
-        timestamps contradict its decode order cannot be sampled by time."""
-        if frame.pts is None or previous is None or previous.pts is None:
-            return
-        if frame.pts < previous.pts:
-            self.stats.out_of_order += 1
-            if self.stats.out_of_order > self.config.max_decode_errors:
-                raise VideoRejected("corrupt", f"decoded frames' timestamps go backwards "
-                                    f"{self.stats.out_of_order} times")
-
-    def _check_decoder_size(self, cc) -> None:
-        """A frame over the decoder's pixel guard is never allocated: it fails to decode (the
-        error may surface packets later, or be dropped at the flush with frame threading), but
-        the context already holds the size the stream switched to."""
-        self._check_pixels(cc.width, cc.height, "the stream switches to frames of")
-
-    def _match(self, frame, queue, last_frame, step, origin, tb) -> Iterator[SampledFrame]:
-        """Emit the queued targets `frame` satisfies (frames arrive in presentation order)."""
-        pts = frame.pts
-        while queue and pts is not None and queue[0][1] < pts:
-            k, _ = queue.popleft()  # its sample frame never came out of the decoder
-            chosen = last_frame if last_frame is not None else frame
-            self.stats.substituted += 1
-            yield self._sample(k, chosen, step, origin, tb)
-        while queue and queue[0][1] == pts:
-            k, _ = queue.popleft()
-            yield self._sample(k, frame, step, origin, tb)
-
-    def _sample(self, k: int, frame, step, origin, tb) -> SampledFrame:
+    def _sample(self, k: int, frame: av.VideoFrame, clock: TargetClock) -> SampledFrame:
+        """Target k's sample from `frame`: resized to size x size RGB, turned for display."""
         size = self.config.size
         rgb = self._reformatter.reformat(frame, width=size, height=size, format="rgb24",
                                          interpolation=self.config.interpolation)
@@ -557,8 +380,8 @@ class VideoDecoder:
         self.stats.rotation = 90 * turns
         if turns:
             image = np.ascontiguousarray(np.rot90(image, k=-turns))
-        return SampledFrame(index=k, target_s=float(k * step),
-                            timestamp_s=float((frame.pts - origin) * tb), image=image)
+        return SampledFrame(index=k, target_s=clock.target_s(k),
+                            timestamp_s=clock.seconds(frame.pts), image=image)
 
     def _check_complete(self) -> None:
         """Reject files whose video data stops well before their declared duration (damaged or
@@ -571,40 +394,9 @@ class VideoDecoder:
                                 f"{declared:.2f} s")
 
 
-class _SequentialTargets:
-    """Targets resolved from frames decoded in presentation order, with nothing buffered:
-    target k takes the last frame whose pts <= its tick, known once a later frame comes out
-    (or the stream ends). A target before the first frame takes that first frame."""
-
-    def __init__(self, first: int, count: int, tick_of):
-        self.next = first
-        self.count = count
-        self.tick_of = tick_of  # target index -> tick (stream time_base)
-        self.held = None  # the latest frame so far
-
-    @property
-    def done(self) -> bool:
-        return self.next >= self.count
-
-    def take(self, frame) -> Iterator[tuple[int, object]]:
-        """(target, frame) pairs that `frame` (the next one out of the decoder) settles."""
-        if frame.pts is None:
-            return
-        while not self.done and frame.pts > self.tick_of(self.next):
-            yield self.next, self.held if self.held is not None else frame
-            self.next += 1
-        self.held = frame
-
-    def finish(self, end_tick: int) -> Iterator[tuple[int, object]]:
-        """At the end of the stream: targets before `end_tick` take the last frame."""
-        while not self.done and self.held is not None and self.tick_of(self.next) < end_tick:
-            yield self.next, self.held
-            self.next += 1
-
-
 def _decoder_pixel_guard(config: DecodeConfig) -> int:
     """FFmpeg's own max_pixels for our decoder. FFmpeg counts rows padded to its alignment, so the
-    guard leaves room for that; `VideoDecoder._check_pixels` applies the exact limit."""
+    guard leaves room for that; `decode_errors.check_pixels` applies the exact limit."""
     return 2 * config.max_pixels
 
 
@@ -614,6 +406,12 @@ def _probe_options(config: DecodeConfig) -> dict[str, str]:
     streams costs next to no memory before its one video is chosen; decoders that ignore
     skip_frame (VP9) still allocate no frame over the pixel guard."""
     return {"skip_frame": "all", "max_pixels": str(_decoder_pixel_guard(config))}
+
+
+def _main_stream(videos: list):
+    """The video stream to sample: not an attached picture (cover art), then the most pixels."""
+    return max(videos, key=lambda s: (not s.disposition & 0x400,  # AV_DISPOSITION_ATTACHED_PIC
+                                      (s.codec_context.width or 0) * (s.codec_context.height or 0)))
 
 
 def _declared_duration(container, stream) -> float | None:

@@ -2,8 +2,8 @@
 
 For every packet (decode order) we know its pts, whether it may be referenced by later pictures
 ("ref") and whether it is a clean random-access point that resets the decoder's references
-("idr"). Packets are grouped into GOPs (keyframe to keyframe). With a GOP and the next one in
-hand, the planner
+("idr"). Packets are grouped into GOPs (keyframe to keyframe; `GopBuffer`). With a GOP and the
+next one in hand, the planner
 
 - resolves sample targets to source frames: the sample for target tick T is the frame with the
   largest pts <= T (the picture on screen at that time);
@@ -18,7 +18,9 @@ drops; the decoder's own `skip_frame=NONREF` is used for their non-sample packet
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
+from collections.abc import Iterator
 
 import av
 
@@ -109,6 +111,54 @@ def gop_is_closed(gop: list[PacketInfo]) -> bool:
     """True when `gop` needs nothing from earlier GOPs: an IDR first and no leading pictures."""
     first = gop[0]
     return first.idr and all(p.pts >= first.pts for p in gop[1:])
+
+
+class GopBuffer:
+    """Packets grouped into GOPs as they are read: a keyframe starts a new GOP.
+
+    `complete` holds the finished GOPs not decoded yet, oldest first (the reader keeps at most
+    two: a GOP is planned once the one after it is known); `current` is the GOP being read. Each
+    GOP is a list of PacketInfo in decode order; the *_bytes counters are compressed bytes.
+    """
+
+    def __init__(self):
+        self.complete: collections.deque[list[PacketInfo]] = collections.deque()
+        self.complete_bytes = 0
+        self.current: list[PacketInfo] = []
+        self.current_bytes = 0
+
+    @property
+    def held_bytes(self) -> int:
+        return self.complete_bytes + self.current_bytes
+
+    def add(self, info: PacketInfo) -> None:
+        """Appends the next packet (decode order); a keyframe first completes the current GOP."""
+        if info.keyframe and self.current:
+            self.complete.append(self.current)
+            self.complete_bytes += self.current_bytes
+            self.current, self.current_bytes = [], 0
+        self.current.append(info)
+        self.current_bytes += info.packet.size
+
+    def pop_oldest(self) -> list[PacketInfo]:
+        """Removes and returns the oldest complete GOP."""
+        gop = self.complete.popleft()
+        self.complete_bytes -= sum(p.packet.size for p in gop)
+        return gop
+
+    def take_current(self) -> list[PacketInfo]:
+        """The GOP being read, handed over whole; the buffer starts an empty one."""
+        current, self.current, self.current_bytes = self.current, [], 0
+        return current
+
+    def drain(self) -> Iterator[tuple[list[PacketInfo], list[PacketInfo] | None]]:
+        """At the end of the stream: each GOP left, oldest first, with the GOP after it (None
+        for the last one)."""
+        if self.current:
+            self.complete.append(self.take_current())
+        while self.complete:
+            gop = self.pop_oldest()
+            yield gop, self.complete[0] if self.complete else None
 
 
 @dataclasses.dataclass(frozen=True)

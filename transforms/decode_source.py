@@ -19,6 +19,8 @@ from typing import BinaryIO
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.decode_errors import VideoRejected
+
 SNIFF_BYTES = 1024  # enough for every signature below (MPEG-TS needs three 192-byte packets)
 # ISO BMFF / QuickTime files start with one of these boxes.
 _ISO_BMFF_FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot"}
@@ -48,9 +50,9 @@ def open_source(source: str | BinaryIO) -> tuple[BinaryIO, str | BinaryIO, int |
     try:
         found = FileSystems.match([source])[0].metadata_list
     except Exception as exc:  # BeamIOError: unlistable
-        raise _rejected("unreadable", f"cannot list {source}: {exc}") from exc
+        raise VideoRejected("unreadable", f"cannot list {source}: {exc}") from exc
     if not found:
-        raise _rejected("unreadable", f"no such file: {source}")
+        raise VideoRejected("unreadable", f"no such file: {source}")
     size = found[0].size_in_bytes
     handle = FileSystems.open(source, mime_type="application/octet-stream",
                               compression_type=CompressionTypes.UNCOMPRESSED)
@@ -64,10 +66,10 @@ def _open_local(path: str) -> tuple[BinaryIO, str, int]:
         # O_NONBLOCK: were the path a FIFO by now (replaced since the check), open returns at once
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
-        raise _rejected("unreadable", f"cannot open {path}: {exc}") from exc
+        raise VideoRejected("unreadable", f"cannot open {path}: {exc}") from exc
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise _rejected("not-a-regular-file", f"{path} is no longer a regular file")
+        raise VideoRejected("not-a-regular-file", f"{path} is no longer a regular file")
     return os.fdopen(fd, "rb"), path, size
 
 
@@ -77,16 +79,17 @@ def check_local_file(path: str) -> int:
     folder = os.path.realpath(os.path.dirname(path) or ".")
     real = os.path.realpath(path)
     if os.path.commonpath([folder, real]) != folder:
-        raise _rejected("outside-root", f"{path} resolves to {real}, outside its folder {folder}")
+        raise VideoRejected("outside-root",
+                            f"{path} resolves to {real}, outside its folder {folder}")
     try:
         info = os.stat(real)
     except FileNotFoundError as exc:
-        raise _rejected("unreadable", f"no such file: {path}") from exc
+        raise VideoRejected("unreadable", f"no such file: {path}") from exc
     except OSError as exc:
-        raise _rejected("unreadable", f"cannot stat {path}: {exc}") from exc
+        raise VideoRejected("unreadable", f"cannot stat {path}: {exc}") from exc
     if not stat.S_ISREG(info.st_mode):
-        raise _rejected("not-a-regular-file",
-                        f"{path} is {_file_kind(info.st_mode)}, not a regular file")
+        raise VideoRejected("not-a-regular-file",
+                            f"{path} is {_file_kind(info.st_mode)}, not a regular file")
     return info.st_size
 
 
@@ -95,12 +98,6 @@ def _file_kind(mode: int) -> str:
              (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"),
              (stat.S_ISSOCK, "a socket"))
     return next((name for test, name in kinds if test(mode)), "not a regular file")
-
-
-def _rejected(reason: str, message: str):
-    from transforms.decode import VideoRejected
-
-    return VideoRejected(reason, message)
 
 
 def _read_at(file: BinaryIO, offset: int, n: int) -> bytes:

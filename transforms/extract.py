@@ -1,53 +1,51 @@
 """The video-features job as one Beam PTransform: decode -> embed (RunInference) -> PCA -> write.
 
-    outputs = pairs | ExtractFeatures(FeaturesConfig(output_location=..., job_name=...))
-    outputs["main"]         (video_id: str, feature_path: str, num_frames: int[, passthrough])
-    outputs["skipped"]      (video_id: str, feature_path: str[, passthrough])  output existed
-    outputs["dead_letter"]  jobgraph.deadletter.DeadLetter       one per failed element
+    outputs = tasks | ExtractFeatures(FeaturesConfig(job_name=...))
+    outputs["main"]         Task   feature file written at task.output_path
+    outputs["skipped"]      Task   feature file existed (skip_existing)
+    outputs["dead_letter"]  jobgraph.deadletter.DeadLetter, one per failed element
 
-Input: PCollection[(video_id: str, video_path: str)], or (video_id, video_path, passthrough) where
-`passthrough` (any picklable value, e.g. the serialized KlioMessage) is appended to the element
-in "main" (4-tuple) and "skipped" (3-tuple). Every input element ends in exactly one of the three
-outputs. Counters (namespace "video_features"): videos-in, videos-skipped-existing,
-videos-decoded, frames-decoded, packets-demuxed, packets-decoded, videos-rejected-<reason>,
-videos-written, frames-written, dead-letters-<stage>.
+Input: PCollection[jobgraph.task.Task]: the video at `input_path`, its feature file at
+`output_path`. Every input element ends in exactly one of the three outputs. Counters
+(namespace "video_features"): videos-in, videos-skipped-existing, videos-decoded,
+frames-decoded, packets-demuxed, packets-decoded, videos-rejected-<reason>, videos-written,
+frames-written, dead-letters-<stage>.
 """
 from __future__ import annotations
 
 import collections
 import dataclasses
-import re
-from typing import Any, Callable
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import RunInference
 from apache_beam.utils.windowed_value import WindowedValue
 
-from jobgraph.deadletter import DeadLetter
-from model.embedder import EmbedderConfig, InceptionEmbedderHandler
-from transforms.decode import DecodeConfig, VideoRejected, decode_video
+from jobgraph.deadletter import StepChain, failed
+from jobgraph.ids import DEFAULT_ID_PATTERN, InvalidElementId, validate_id
+from jobgraph.task import Task
+from model.embedding.config import EmbedderConfig
+from model.embedding.constants import NAME as EMBEDDER_NAME
+from model.embedding.handler import EmbedderHandler
+from transforms.calibration import CALIBRATION
+from transforms.decode import DecodeConfig, VideoRejected
 
 NAMESPACE = "video_features"
-DEFAULT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
 
 
 @dataclasses.dataclass(frozen=True)
 class FeaturesConfig:
-    """output_location: directory (local or gs://) for {video_id}.tfrecord files.
-    pca_path: .npz from `klio features fit-pca` (None: store float16 2048-d features).
-    skip_existing: pass through videos whose feature file exists (rerun/backfill resume).
+    """pca_path: .npz from `klio features fit-pca` (None: store float16 2048-d features).
+    skip_existing: pass through videos whose feature file exists (the job graph's runtime checks
+      outputs itself, so it turns this off).
     decode_ahead: videos decoded ahead in a helper process while the current one is embedded
       (transforms.decode_ahead); 0 decodes in the worker itself. Worth it where a worker has
       idle cores or reads from remote storage; with one single-thread worker per core the
       cores are already busy and more workers is the better lever (README, Benchmarks).
-    upload_metadata: passthrough value -> the upload's metadata ({category, language, duration,
-      channel}), stored with the features so that later batch runs of the classifier have it.
     """
 
-    output_location: str
     job_name: str = "video-features"
     decode: DecodeConfig = DecodeConfig()
     embedder: EmbedderConfig = EmbedderConfig()
@@ -55,75 +53,60 @@ class FeaturesConfig:
     skip_existing: bool = True
     id_pattern: str = DEFAULT_ID_PATTERN
     decode_ahead: int = 0
-    upload_metadata: Callable[[Any], dict] | None = None
 
     def __post_init__(self):
         if not isinstance(self.decode_ahead, int) or self.decode_ahead < 0:
             raise ValueError(f"decode_ahead must be an integer >= 0, got {self.decode_ahead!r}")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class VideoSample:
     """What travels with a video's frames through RunInference (the element's key)."""
 
-    video_id: str
-    video_path: str
+    task: Task
     timestamps_s: tuple[float, ...]
     duration_s: float
-    passthrough: tuple = ()  # () or (value,): carried to the output element
 
 
-def feature_path(output_location: str, video_id: str) -> str:
-    return FileSystems.join(output_location, f"{video_id}.tfrecord")
-
-
-def _dead(config: FeaturesConfig, video_id: str, stage: str, exc: BaseException,
-          reason: str | None = None) -> DeadLetter:
-    Metrics.counter(NAMESPACE, f"dead-letters-{stage}").inc()
-    return DeadLetter.from_exception(config.job_name, video_id, stage, exc, reason=reason)
+def _failed(config: FeaturesConfig, element: str, stage: str, exc: BaseException, reason: str | None = None):
+    return failed(config.job_name, element, stage, exc, reason, namespace=NAMESPACE)
 
 
 class CheckExisting(beam.DoFn):
-    """(id, path[, passthrough]) -> main (same) to process, "skipped" (id, feature path[,
-    passthrough]), or a dead letter for an id that is not safe to use in a path."""
+    """Task -> main (to process), "skipped" (its feature file exists), or a dead letter for an
+    ID that is not safe to use in a path."""
 
     def __init__(self, config: FeaturesConfig):
         self.config = config
-        self._pattern = re.compile(config.id_pattern)
 
-    def process(self, element: tuple):
+    def process(self, task: Task):
         Metrics.counter(NAMESPACE, "videos-in").inc()
         try:
-            video_id, video_path, *passthrough = element
-            if len(passthrough) > 1:
-                raise ValueError(f"expected (id, path[, passthrough]), got {len(element)} items")
-            video_id = str(video_id)
-        except (TypeError, ValueError) as exc:
-            yield beam.pvalue.TaggedOutput("dead_letter", _dead(
-                self.config, repr(element)[:200], "parse", exc, reason="bad-element"))
+            validate_id(task.element_id, self.config.id_pattern)
+        except InvalidElementId as exc:
+            yield _failed(self.config, task.element_id, "validate-id", exc, reason="invalid-id")
             return
-        if not self._pattern.match(video_id):
-            yield beam.pvalue.TaggedOutput("dead_letter", DeadLetter(
-                job=self.config.job_name, element=video_id, stage="validate-id",
-                reason="invalid-id", message=f"video id does not match {self.config.id_pattern}"))
-            Metrics.counter(NAMESPACE, "dead-letters-validate-id").inc()
-            return
-        out = feature_path(self.config.output_location, video_id)
         try:
-            exists = self.config.skip_existing and FileSystems.exists(out)
+            exists = self.config.skip_existing and FileSystems.exists(task.output_path)
         except Exception as exc:  # noqa: BLE001 - storage errors must not kill the pipeline
-            yield beam.pvalue.TaggedOutput("dead_letter", _dead(
-                self.config, video_id, "check-existing", exc, reason="existence-check-failed"))
+            yield _failed(self.config, task.element_id, "check-existing", exc, reason="existence-check-failed")
             return
         if exists:
             Metrics.counter(NAMESPACE, "videos-skipped-existing").inc()
-            yield beam.pvalue.TaggedOutput("skipped", (video_id, out, *passthrough))
+            yield beam.pvalue.TaggedOutput("skipped", task)
             return
-        yield video_id, video_path, *passthrough
+        yield task
+
+
+def _in_window(out, window, timestamp):
+    """An output of finish_bundle, which has no element to inherit its window from."""
+    if isinstance(out, beam.pvalue.TaggedOutput):
+        return beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, timestamp, [window]))
+    return WindowedValue(out, timestamp, [window])
 
 
 class DecodeVideo(beam.DoFn):
-    """(id, path[, passthrough]) -> (VideoSample, uint8[T,size,size,3]) or a dead letter.
+    """Task -> (VideoSample, uint8[T,size,size,3]) or a dead letter.
 
     With `config.decode_ahead` = k > 0, up to k videos decode in a helper process while the
     current one goes downstream (to RunInference, fused into this step); what is still pending
@@ -143,35 +126,30 @@ class DecodeVideo(beam.DoFn):
     def start_bundle(self):
         self._pending = collections.deque()
 
-    def process(self, element: tuple, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
-        self._pending.append((element, self._ahead.submit(element[1]), window, timestamp))
+    def process(self, task: Task, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        self._pending.append((task, self._ahead.submit(task.input_path), window, timestamp))
         while len(self._pending) > self.config.decode_ahead:
             yield from self._outputs(*self._pending.popleft()[:2])
 
     def finish_bundle(self):
         while self._pending:
-            element, decoding, window, timestamp = self._pending.popleft()
-            for out in self._outputs(element, decoding):
-                if isinstance(out, beam.pvalue.TaggedOutput):
-                    yield beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, timestamp, [window]))
-                else:
-                    yield WindowedValue(out, timestamp, [window])
+            task, decoding, window, timestamp = self._pending.popleft()
+            for out in self._outputs(task, decoding):
+                yield _in_window(out, window, timestamp)
 
     def teardown(self):
         if self._ahead is not None:
             self._ahead.close()
 
-    def _outputs(self, element: tuple, decoding):
-        video_id, video_path, *passthrough = element
+    def _outputs(self, task: Task, decoding):
         try:
             decoded = decoding.result()
         except VideoRejected as exc:
             Metrics.counter(NAMESPACE, f"videos-rejected-{exc.reason}").inc()
-            yield beam.pvalue.TaggedOutput("dead_letter", _dead(self.config, video_id, "decode", exc))
+            yield _failed(self.config, task.element_id, "decode", exc)
             return
         except Exception as exc:  # noqa: BLE001 - every failure becomes a dead letter
-            yield beam.pvalue.TaggedOutput("dead_letter", _dead(
-                self.config, video_id, "decode", exc, reason="decode-error"))
+            yield _failed(self.config, task.element_id, "decode", exc, reason="decode-error")
             return
         stats = decoded.stats
         Metrics.counter(NAMESPACE, "videos-decoded").inc()
@@ -179,83 +157,72 @@ class DecodeVideo(beam.DoFn):
         Metrics.counter(NAMESPACE, "packets-demuxed").inc(stats.packets)
         Metrics.counter(NAMESPACE, "packets-decoded").inc(stats.packets_decoded)
         Metrics.distribution(NAMESPACE, "samples-per-video").update(len(decoded.frames))
-        key = VideoSample(video_id=video_id, video_path=video_path,
-                          timestamps_s=tuple(float(t) for t in decoded.timestamps_s),
-                          duration_s=decoded.duration_s, passthrough=tuple(passthrough))
-        yield key, decoded.frames
+        sample = VideoSample(task=task, timestamps_s=tuple(float(t) for t in decoded.timestamps_s),
+                             duration_s=decoded.duration_s)
+        yield sample, decoded.frames
 
 
 class WriteFeatures(beam.DoFn):
-    """(VideoSample, float32[T,2048]) -> (id, feature path, T[, passthrough]) or a dead letter."""
+    """(VideoSample, float32[T,2048]) -> Task (feature file written) or a dead letter."""
 
     def __init__(self, config: FeaturesConfig):
         self.config = config
         self._pca = None
 
     def setup(self):
-        from model.pca import load_pca
+        from model.features.pca import load_pca
 
         if self.config.pca_path:
             self._pca = load_pca(self.config.pca_path)
 
     def process(self, element: tuple[VideoSample, np.ndarray]):
-        from model import embedder as emb
-        from model.pca import encode_frames
-        from transforms.features_io import FeatureRecord, write_features
+        from transforms.features_io import write_features
 
         sample, features = element
         try:
-            cfg = self.config
-            record = FeatureRecord(
-                video_id=sample.video_id, rgb=encode_frames(self._pca, features),
-                timestamps_s=sample.timestamps_s, duration_s=sample.duration_s,
-                embedder_name=emb.NAME,
-                embedder_version=emb.embedder_version(cfg.embedder),
-                embedder_backend=cfg.embedder.backend,
-                embedder_precision=emb.embedder_precision(cfg.embedder),
-                sampling=cfg.decode.describe(),
-                pca=FileSystems.split(cfg.pca_path)[1] if cfg.pca_path else None,
-                meta=cfg.upload_metadata(sample.passthrough[0])
-                if cfg.upload_metadata is not None and sample.passthrough else {})
-            path = write_features(feature_path(cfg.output_location, sample.video_id), record)
+            write_features(sample.task.output_path, self._record(sample, features))
         except Exception as exc:  # noqa: BLE001
-            yield beam.pvalue.TaggedOutput("dead_letter", _dead(
-                self.config, sample.video_id, "write", exc, reason="write-error"))
+            yield _failed(self.config, sample.task.element_id, "write", exc, reason="write-error")
             return
         Metrics.counter(NAMESPACE, "videos-written").inc()
         Metrics.counter(NAMESPACE, "frames-written").inc(len(features))
-        yield (sample.video_id, path, int(len(features)), *sample.passthrough)
+        yield sample.task
+
+    def _record(self, sample: VideoSample, features: np.ndarray):
+        """The feature file's content: frames (PCA-quantised or float16), timestamps, what made
+        them, and the upload's metadata from the message payload (kept for later batch runs)."""
+        from model.features.codec import FeatureRecord
+        from model.features.pca import encode_frames
+        from transforms.upload_metadata import metadata_from_message
+
+        cfg, task = self.config, sample.task
+        return FeatureRecord(
+            video_id=task.element_id, rgb=encode_frames(self._pca, features),
+            timestamps_s=sample.timestamps_s, duration_s=sample.duration_s,
+            embedder_name=EMBEDDER_NAME, embedder_version=cfg.embedder.version,
+            embedder_backend=cfg.embedder.backend, embedder_precision=cfg.embedder.precision,
+            sampling=cfg.decode.describe(),
+            pca=FileSystems.split(cfg.pca_path)[1] if cfg.pca_path else None,
+            meta=metadata_from_message(task.message) if task.message is not None else {})
 
 
-def _failed_batch_to_dead_letters(config: FeaturesConfig):
-    def convert(failed: tuple[Any, BaseException]):
-        batch, exc = failed
-        for key, _ in batch:
-            video_id = key.video_id if isinstance(key, VideoSample) else str(key)
-            yield _dead(config, video_id, "embed", exc, reason="embed-error")
-    return convert
+def _sample_id(element: tuple[VideoSample, Any]) -> str:
+    return element[0].task.element_id
 
 
 class ExtractFeatures(beam.PTransform):
-    """PCollection[(video_id, video_path[, passthrough])] -> {"main", "skipped", "dead_letter"}
-    (see the module docstring)."""
+    """PCollection[Task] -> {"main", "skipped", "dead_letter"} (see the module docstring)."""
 
     def __init__(self, config: FeaturesConfig):
         super().__init__()
         self.config = config
 
-    def expand(self, pairs):
+    def expand(self, tasks):
         cfg = self.config
-        checked = pairs | "check existing" >> beam.ParDo(CheckExisting(cfg)).with_outputs(
-            "skipped", "dead_letter", main="main")
-        decoded = checked.main | "decode" >> beam.ParDo(DecodeVideo(cfg)).with_outputs(
-            "dead_letter", main="main")
-        embedded, failed = (decoded.main | "embed" >> RunInference(
-            InceptionEmbedderHandler(cfg.embedder)).with_exception_handling())
-        embed_dead = failed.failed_inferences | "embed failures" >> beam.FlatMap(
-            _failed_batch_to_dead_letters(cfg))
-        written = embedded | "write" >> beam.ParDo(WriteFeatures(cfg)).with_outputs(
-            "dead_letter", main="main")
-        dead = ((checked.dead_letter, decoded.dead_letter, embed_dead, written.dead_letter)
-                | "dead letters" >> beam.Flatten())
-        return {"main": written.main, "skipped": checked.skipped, "dead_letter": dead}
+        chain = StepChain(cfg.job_name, NAMESPACE)
+        checked = chain.par_do(tasks, "check existing", CheckExisting(cfg), "skipped")
+        decoded = chain.par_do(checked.main, "decode", DecodeVideo(cfg)).main
+        embedded = chain.run_inference(decoded, "embed", EmbedderHandler(cfg.embedder, CALIBRATION),
+                                       "embed", "embed-error", _sample_id)
+        written = chain.par_do(embedded, "write", WriteFeatures(cfg)).main
+        return {"main": written, "skipped": checked.skipped, "dead_letter": chain.dead_letters()}

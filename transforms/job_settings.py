@@ -1,9 +1,14 @@
-"""Typed settings of the two video jobs, read from their klio-job.yaml `job_config` user keys.
+"""Typed settings of the two video jobs: their own klio-job.yaml `job_config` keys.
+
+Declared as pydantic models; run.py exposes them as `SETTINGS`, so jobgraph checks every job's
+keys when the config is loaded (`klio job verify`, `klio job run`): unknown keys and wrong types
+are one-line errors naming the file, the job and the key (jobgraph.config.ConfigError).
+`features_config` / `classify_config` turn a job into the FeaturesConfig / ClassifyConfig its
+transforms take; relative paths are resolved next to klio-job.yaml.
 
 video-features:
-  decode:   {fps: 1.0, max_frames: 300, policy: head|uniform, max_pixels, max_duration_s, max_file_bytes, max_streams, max_gop_bytes, threads}
-  embedder: {weights: imagenet|seeded|PATH, seed: N (with seeded), backend: keras-fp32|openvino-bf16|..., batch_size, cache_dir,
-            calibration_frames, calibration_videos}
+  decode:   transforms.decode.DecodeConfig's keys (fps, max_frames, policy: head|uniform, ...)
+  embedder: the embedder's EmbedderConfig keys (weights: imagenet|seeded|PATH, seed, backend, ...)
   pca: PATH.npz or null (null: 2048-d float16 features)
   decode_ahead: 0 (videos decoded ahead in a helper process; transforms.extract.FeaturesConfig)
 video-iab:
@@ -11,29 +16,83 @@ video-iab:
   metadata_location: PATH or null (sidecar {id}.json upload metadata)
   textual_location: PATH or null (a textual model's {id}.json labels, merged as a union)
   top_k: 20
-Errors name the file, the job and the key (jobgraph.config.ConfigError).
 """
 from __future__ import annotations
 
-import dataclasses
 import os
+from typing import Annotated, Literal
 
-from jobgraph.config import ConfigError, JobConfig
+from pydantic import BeforeValidator, Field, model_validator
+
+from jobgraph.config import ConfigError, JobConfig, validate_settings
+from jobgraph.schema import Section, invalid
+
+# `decode:` with no value means the defaults.
+_DEFAULTS_IF_NULL = BeforeValidator(lambda value: {} if value is None else value)
 
 
-def _section(job: JobConfig, key: str) -> dict:
-    value = job.user.get(key) or {}
-    if not isinstance(value, dict):
-        raise ConfigError(job.source, f"job {job.job_name}: job_config.{key}", "a mapping", value)
-    return value
+class DecodeSettings(Section):
+    """DecodeConfig's keys and defaults (tests check that they stay the same)."""
+
+    fps: float = Field(1.0, gt=0, description="a number > 0 (samples per second)")
+    max_frames: int = Field(300, ge=1, description="a positive integer")
+    policy: Literal["head", "uniform"] = "head"
+    size: int = Field(299, ge=8, description="an integer >= 8 (frame side in pixels)")
+    interpolation: str = "BILINEAR"
+    max_pixels: int = Field(4096 * 2304, ge=1, description="a positive integer")
+    max_duration_s: float = Field(4 * 3600.0, gt=0, description="a number of seconds > 0")
+    max_file_bytes: int = Field(8 * 2**30, ge=1, description="a positive integer")
+    max_streams: int = Field(64, ge=1, description="a positive integer")
+    max_gop_bytes: int = Field(256 * 2**20, ge=1, description="a positive integer")
+    threads: int = Field(0, ge=0, description="an integer >= 0 (0: one per core)")
+    selective: bool = True
+    max_decode_errors: int = Field(3, ge=0, description="an integer >= 0")
+
+
+class EmbedderSettings(Section):
+    """EmbedderConfig's keys and defaults (tests check that they stay the same)."""
+
+    weights: str = Field("imagenet", min_length=1, description="imagenet, seeded or a weights file")
+    seed: int | None = None
+    backend: str = Field("keras-fp32", min_length=1, description="an embedder backend name")
+    batch_size: int = Field(32, ge=1, description="a positive integer")
+    batch_frames: int = Field(256, ge=1, description="a positive integer")
+    calibration_frames: int = Field(32, ge=1, description="a positive integer")
+    calibration_videos: str | None = None
+    cache_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _seed_with_seeded_weights(self):
+        if self.weights == "seeded" and self.seed is None:
+            raise invalid("an integer seed with weights: seeded", key="seed")
+        if self.weights != "seeded" and self.seed is not None:
+            raise invalid("no seed unless weights: seeded", self.seed, key="seed")
+        return self
+
+
+class FeaturesSettings(Section):
+    """video-features' own keys."""
+
+    decode: Annotated[DecodeSettings, _DEFAULTS_IF_NULL] = Field(default_factory=DecodeSettings)
+    embedder: Annotated[EmbedderSettings, _DEFAULTS_IF_NULL] = Field(default_factory=EmbedderSettings)
+    pca: str | None = Field(None, min_length=1, description="a PCA .npz file, or null for 2048-d features")
+    decode_ahead: int = Field(0, ge=0, description="an integer >= 0")
+
+
+class ClassifySettings(Section):
+    """video-iab's own keys."""
+
+    model_dir: str = Field(min_length=1, description="a model directory (local or gs://)")
+    metadata_location: str | None = None
+    textual_location: str | None = None
+    top_k: int = Field(20, ge=1, description="a positive integer")
+
+
+# What run.py declares to jobgraph: the settings model of each job.
+SETTINGS = {"video-features": FeaturesSettings, "video-iab": ClassifySettings}
 
 
 def _build(cls, job: JobConfig, key: str, values: dict):
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(job.source, f"job {job.job_name}: job_config.{key}.{unknown[0]}",
-                          f"one of {sorted(known)}")
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:
@@ -46,39 +105,42 @@ def _path(job: JobConfig, value):
     return os.path.normpath(os.path.join(job.job_dir, str(value)))
 
 
+def _given(job: JobConfig, key: str, section: Section) -> dict:
+    """The validated keys the user set, values as written (2, not 2.0): the dataclasses' own
+    defaults apply to the rest, as before the schema existed."""
+    return {name: job.user[key][name] for name in section.model_fields_set}
+
+
+def _require_data(job: JobConfig, what: str) -> None:
+    if job.data_input is None or job.data_output is None:
+        raise ConfigError(job.source, f"job {job.job_name}: job_config.data", what)
+
+
 def features_config(job: JobConfig):
     """FeaturesConfig for the video-features job (its data output is where feature files go)."""
-    from model.embedder import EmbedderConfig
+    from model.embedding.config import EmbedderConfig
     from transforms.decode import DecodeConfig
     from transforms.extract import FeaturesConfig
 
-    if job.data_input is None or job.data_output is None:
-        raise ConfigError(job.source, f"job {job.job_name}: job_config.data",
-                          "one data input (videos) and one data output (features)")
-    if job.data_output.file_suffix != ".tfrecord":
-        raise ConfigError(job.source, f"job {job.job_name}: job_config.data.outputs.0.file_suffix",
-                          ".tfrecord", job.data_output.file_suffix)
-    embedder = dict(_section(job, "embedder"))
+    _require_data(job, "one data input (videos) and one data output (features)")
+    settings = validate_settings(job, FeaturesSettings)
+    embedder = _given(job, "embedder", settings.embedder)
     for key in ("cache_dir", "calibration_videos"):
         if key in embedder:
             embedder[key] = _path(job, embedder[key])
     if embedder.get("weights") not in (None, "imagenet", "seeded"):
         embedder["weights"] = _path(job, embedder["weights"])
-    decode_ahead = job.user.get("decode_ahead", 0)
-    if not isinstance(decode_ahead, int) or isinstance(decode_ahead, bool) or decode_ahead < 0:
-        raise ConfigError(job.source, f"job {job.job_name}: job_config.decode_ahead", "an integer >= 0",
-                          decode_ahead)
     return FeaturesConfig(
-        output_location=job.data_output.location, job_name=job.job_name, decode_ahead=decode_ahead,
-        decode=_build(DecodeConfig, job, "decode", _section(job, "decode")),
+        job_name=job.job_name, decode_ahead=settings.decode_ahead,
+        decode=_build(DecodeConfig, job, "decode", _given(job, "decode", settings.decode)),
         embedder=_build(EmbedderConfig, job, "embedder", embedder),
-        pca_path=_path(job, job.user.get("pca")), skip_existing=False,  # the runtime checks outputs
+        pca_path=_path(job, settings.pca), skip_existing=False,  # the runtime checks outputs
         id_pattern=job.id_pattern)
 
 
 def _require_model_files(job: JobConfig, model_dir: str) -> None:
     """A missing model is an infrastructure problem: fail before the run, not per element."""
-    from model.artifacts import missing_files
+    from model.classifier.artifacts import missing_files
 
     missing = missing_files(model_dir)
     if missing:
@@ -89,19 +151,11 @@ def _require_model_files(job: JobConfig, model_dir: str) -> None:
 def classify_config(job: JobConfig):
     from transforms.classify import ClassifyConfig
 
-    if job.data_input is None or job.data_output is None:
-        raise ConfigError(job.source, f"job {job.job_name}: job_config.data",
-                          "one data input (features) and one data output (labels)")
-    model_dir = job.user.get("model_dir")
-    if not isinstance(model_dir, str) or not model_dir:
-        raise ConfigError(job.source, f"job {job.job_name}: job_config.model_dir",
-                          "a model directory (local or gs://)", model_dir)
-    _require_model_files(job, _path(job, model_dir))
-    top_k = job.user.get("top_k", 20)
-    if not isinstance(top_k, int) or top_k < 1:
-        raise ConfigError(job.source, f"job {job.job_name}: job_config.top_k", "a positive integer", top_k)
+    _require_data(job, "one data input (features) and one data output (labels)")
+    settings = validate_settings(job, ClassifySettings)
+    model_dir = _path(job, settings.model_dir)
+    _require_model_files(job, model_dir)
     return ClassifyConfig(
-        job_name=job.job_name, features_location=job.data_input.location,
-        labels_location=job.data_output.location, model_dir=_path(job, model_dir),
-        metadata_location=_path(job, job.user.get("metadata_location")),
-        textual_location=_path(job, job.user.get("textual_location")), top_k=top_k)
+        job_name=job.job_name, model_dir=model_dir,
+        metadata_location=_path(job, settings.metadata_location),
+        textual_location=_path(job, settings.textual_location), top_k=settings.top_k)

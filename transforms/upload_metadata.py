@@ -12,8 +12,10 @@ import math
 from typing import Any
 
 from jobgraph import storage
-
-METADATA_KEYS = ("category", "language", "duration", "channel")
+from jobgraph.config import DataIO
+from jobgraph.message import KlioMessage
+from jobgraph.routing import data_path
+from model.features.codec import METADATA_CONTEXT, METADATA_KEYS
 
 MAX_METADATA_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
@@ -91,9 +93,14 @@ def read_small_json(path: str):
     return load_metadata_json(data, path)
 
 
+def sidecar_path(location: str, video_id: str) -> str:
+    """`{location}/{video_id}.json`, through the runtime's one path function."""
+    return data_path(DataIO(type="file", location=location, file_suffix=".json"), video_id)
+
+
 def metadata_from_sidecar(location: str, video_id: str) -> dict | None:
     """`{location}/{video_id}.json` as a dict, None when absent; BadMetadata when unusable."""
-    sidecar = f"{location.rstrip('/')}/{video_id}.json"
+    sidecar = sidecar_path(location, video_id)
     if not storage.exists(sidecar):
         return None
     doc = read_small_json(sidecar)
@@ -132,19 +139,17 @@ def clean_metadata(doc: dict | None) -> dict:
     return out
 
 
-def metadata_from_message(message_bytes: bytes) -> dict:
-    """The cleaned upload metadata of a serialized KlioMessage's payload ({} when none or unusable):
-    what video-features stores with the features, so that a later batch run of video-iab (a
-    repair or a relabelling of the catalogue) still has the upload's metadata."""
-    from jobgraph.message import KlioMessage
-
+def metadata_from_message(message: KlioMessage) -> dict:
+    """The cleaned upload metadata of a KlioMessage's payload ({} when none or unusable): what
+    video-features stores with the features, so that a later batch run of video-iab (a repair
+    or a relabelling of the catalogue) still has the upload's metadata."""
     try:
-        return clean_metadata(metadata_from_payload(KlioMessage.FromString(message_bytes).data.payload))
+        return clean_metadata(metadata_from_payload(message.data.payload))
     except Exception:  # noqa: BLE001 - hostile payloads are video-iab's dead letters, not ours
         return {}
 
 
 def metadata_from_context(context: dict) -> dict:
     """The upload metadata stored with a video's features (context `meta_{key}`), cleaned."""
-    return clean_metadata({key: context[f"meta_{key}"] for key in METADATA_KEYS
-                           if context.get(f"meta_{key}") is not None})
+    return clean_metadata({key: context[name] for key, name in METADATA_CONTEXT.items()
+                           if context.get(name) is not None})

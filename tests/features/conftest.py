@@ -27,7 +27,7 @@ def video_factory(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def embedder_config():
-    from model.embedder import EmbedderConfig
+    from model.embedding.config import EmbedderConfig
 
     # ImageNet weights cannot be downloaded here: tests use the explicit seeded option.
     return EmbedderConfig(weights="seeded", seed=SEED, batch_size=16, batch_frames=64)
@@ -36,6 +36,6 @@ def embedder_config():
 @pytest.fixture(scope="session")
 def embedder(embedder_config):
     """The seeded Inception-v3, built once per session (shared with RunInference in-process)."""
-    from model.embedder import get_embedder
+    from transforms.calibration import embedder_for
 
-    return get_embedder(embedder_config)
+    return embedder_for(embedder_config)

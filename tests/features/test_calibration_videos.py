@@ -5,7 +5,10 @@ import os
 import numpy as np
 import pytest
 
-from model.embedder import Embedder, EmbedderConfig, frames_from_videos
+from model.embedding.config import EmbedderConfig
+from model.embedding.handler import load_embedder
+from transforms.calibration import CALIBRATION
+from transforms.calibration import video_frames as frames_from_videos
 from transforms import synthetic_video as sv
 from transforms.decode import decode_video
 
@@ -36,14 +39,14 @@ def test_no_decodable_video_is_a_clear_error(samples, tmp_path):
 def test_int8_embedder_calibrates_on_the_videos_and_caches_by_them(samples, tmp_path):
     config = EmbedderConfig(weights="seeded", seed=0, backend="openvino-int8", calibration_frames=4,
                             calibration_videos=str(samples), cache_dir=str(tmp_path))
-    first = Embedder(config)
+    first = load_embedder(config, CALIBRATION)
     [entry] = os.listdir(tmp_path)
     assert json.load(open(tmp_path / entry / "meta.json"))["calibration_frames"] == 4
-    again = Embedder(config)
+    again = load_embedder(config, CALIBRATION)
     assert not first.cache_hit and again.cache_hit
     frames = decode_video(str(samples / "a.mp4")).frames
     np.testing.assert_array_equal(again.embed(frames), first.embed(frames))
     # calibrated on generated scenes instead: another cache entry
-    Embedder(EmbedderConfig(weights="seeded", seed=0, backend="openvino-int8", calibration_frames=4,
-                            cache_dir=str(tmp_path)))
+    load_embedder(EmbedderConfig(weights="seeded", seed=0, backend="openvino-int8", calibration_frames=4,
+                                 cache_dir=str(tmp_path)), CALIBRATION)
     assert len(os.listdir(tmp_path)) == 2

@@ -7,7 +7,8 @@ from click.testing import CliRunner
 
 from tests.features.conftest import SEED
 from transforms.cli import features
-from transforms.features_io import FeatureRecord, write_features
+from model.features.codec import FeatureRecord
+from transforms.features_io import write_features
 
 
 def test_extract_then_show(video_factory, tmp_path, embedder):
@@ -55,7 +56,7 @@ def test_fit_pca_from_feature_files(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report == {"output": out, "files": 4, "frames_seen": 120, "frames_used": 100, "dims": 16}
-    from model.pca import load_pca
+    from model.features.pca import load_pca
 
     params = load_pca(out)
     assert params.eigenvecs.shape == (2048, 16) and params.num_samples == 100

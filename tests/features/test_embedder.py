@@ -2,8 +2,11 @@
 import numpy as np
 import pytest
 
-from model.embedder import (DIM, EmbedderConfig, InceptionEmbedderHandler, build_inception,
-                            get_embedder)
+from model.embedding.config import EmbedderConfig
+from model.embedding.constants import DIM
+from model.embedding.handler import EmbedderHandler, load_embedder
+from model.embedding.inception import build_inception
+from transforms.calibration import CALIBRATION, scene_frames
 from transforms.synthetic_video import SceneRenderer, frame_index_image
 
 
@@ -30,8 +33,9 @@ def test_seeded_features_distinguish_images(embedder, images):
 
 
 def test_seeded_weights_are_reproducible_and_explicit(embedder, embedder_config):
-    again = build_inception(embedder_config)  # a second build from the same seed
-    for w_again, w_first in zip(again.weights, embedder.model.weights):
+    frames = scene_frames(embedder_config.seed, embedder_config.calibration_frames)
+    again = build_inception(embedder_config, frames)  # a second build from the same seed
+    for w_again, w_first in zip(again.weights, embedder.keras_model.weights):
         if w_first.trainable:
             np.testing.assert_array_equal(w_again.numpy(), w_first.numpy())
         else:  # BatchNorm statistics re-estimated on the seeded calibration frames
@@ -40,6 +44,8 @@ def test_seeded_weights_are_reproducible_and_explicit(embedder, embedder_config)
         EmbedderConfig(weights="seeded")
     with pytest.raises(ValueError, match="seed"):
         EmbedderConfig(weights="imagenet", seed=3)
+    with pytest.raises(ValueError, match="batchnorm_frames"):
+        build_inception(embedder_config)  # seeded weights cannot be built without frames
     with pytest.raises(FileNotFoundError):
         build_inception(EmbedderConfig(weights="/nonexistent/inception.weights.h5"))
     assert embedder.info.version.endswith(";seeded:1234") and embedder.info.precision == "fp32"
@@ -47,7 +53,7 @@ def test_seeded_weights_are_reproducible_and_explicit(embedder, embedder_config)
 
 def test_weights_file_round_trip(embedder, tmp_path, images):
     path = str(tmp_path / "inception.weights.h5")
-    embedder.model.save_weights(path)
+    embedder.keras_model.save_weights(path)
     model = build_inception(EmbedderConfig(weights=path))
     import keras
 
@@ -56,7 +62,7 @@ def test_weights_file_round_trip(embedder, tmp_path, images):
 
 
 def test_handler_concatenates_and_splits_by_video(embedder, embedder_config, images):
-    handler = InceptionEmbedderHandler(embedder_config)
+    handler = EmbedderHandler(embedder_config, CALIBRATION)
     kwargs = handler.batch_elements_kwargs()
     assert kwargs["max_batch_size"] == embedder_config.batch_frames
     assert kwargs["element_size_fn"](("v", images[:3])) == 3
@@ -76,5 +82,5 @@ def test_unknown_backend_goes_to_embed_backends(embedder_config):
 
     config = dataclasses.replace(embedder_config, backend="no-such-backend")
     with pytest.raises((ValueError, KeyError, ImportError)) as info:
-        get_embedder(config)  # model.embed_backends.create_backend rejects the name
+        load_embedder(config, CALIBRATION)  # model.embedding.backends.create_backend rejects the name
     assert "no-such-backend" in str(info.value) or isinstance(info.value, ImportError)

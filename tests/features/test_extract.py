@@ -10,10 +10,12 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from jobgraph.deadletter import DeadLetter
+from jobgraph.message import new_message
+from jobgraph.task import Task
 from transforms import synthetic_video as sv
 from transforms.decode import DecodeConfig
 from transforms.extract import ExtractFeatures, FeaturesConfig
-from transforms.features_io import read_feature_file
+from model.features.codec import read_feature_file
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +35,16 @@ def listing(video_dir):
     return pairs + [("bad id/../x", str(video_dir / "clip_a.mp4"))]
 
 
+def tasks(pairs, out_dir, message=None):
+    """A Task per (id, video path): its feature file goes to {out_dir}/{id}.tfrecord."""
+    return [Task(i, path, os.path.join(out_dir, f"{i}.tfrecord"), message) for i, path in pairs]
+
+
+def frames_written(outputs):
+    """(id, frames in its feature file) of each written task, sorted."""
+    return sorted((t.element_id, read_feature_file(t.output_path).num_frames) for t in outputs)
+
+
 def _dump(directory):
     def write(element):
         with open(os.path.join(directory, uuid.uuid4().hex), "wb") as f:
@@ -41,8 +53,8 @@ def _dump(directory):
 
 
 def run_job(pairs, config, sink_root):
-    """Run ExtractFeatures on `pairs`; returns each output's elements (pickled to files by the
-    pipeline, since DoFns run on pickled copies)."""
+    """Run ExtractFeatures on `pairs` (Tasks); returns each output's elements (pickled to files
+    by the pipeline, since DoFns run on pickled copies)."""
     sink_root = os.path.join(str(sink_root), uuid.uuid4().hex)
     options = PipelineOptions(flags=[], runner="BundleBasedDirectRunner")
     with beam.Pipeline(options=options) as p:
@@ -61,11 +73,9 @@ def test_batch_over_directory_then_rerun_skips(video_dir, tmp_path, embedder, em
     out_dir = str(tmp_path / "features")
     os.makedirs(out_dir)
     pairs = listing(video_dir)
-    config = FeaturesConfig(output_location=out_dir, job_name="video-features-first",
-                            decode=DecodeConfig(), embedder=embedder_config)
-    first = run_job(pairs, config, tmp_path)
-    written = sorted(first["main"])
-    assert [(i, n) for i, _, n in written] == [("clip_a", 3), ("clip_b", 2), ("clip_c", 4)]
+    config = FeaturesConfig(job_name="video-features-first", decode=DecodeConfig(), embedder=embedder_config)
+    first = run_job(tasks(pairs, out_dir), config, tmp_path)
+    assert frames_written(first["main"]) == [("clip_a", 3), ("clip_b", 2), ("clip_c", 4)]
     assert sorted(os.listdir(out_dir)) == ["clip_a.tfrecord", "clip_b.tfrecord", "clip_c.tfrecord"]
     dead = {d.element: d for d in first["dead_letter"]}
     assert all(isinstance(d, DeadLetter) for d in dead.values())
@@ -88,26 +98,27 @@ def test_batch_over_directory_then_rerun_skips(video_dir, tmp_path, embedder, em
     np.testing.assert_allclose(parsed.frames, direct.astype(np.float16).astype(np.float32),
                                rtol=1e-2, atol=1e-2)
 
-    rerun = run_job(pairs, FeaturesConfig(output_location=out_dir, job_name="video-features-rerun",
-                                          decode=DecodeConfig(), embedder=embedder_config),
+    rerun = run_job(tasks(pairs, out_dir), FeaturesConfig(job_name="video-features-rerun",
+                                                          decode=DecodeConfig(), embedder=embedder_config),
                     tmp_path)
     assert rerun["main"] == []
-    assert sorted(i for i, _ in rerun["skipped"]) == ["clip_a", "clip_b", "clip_c"]
+    assert sorted(t.element_id for t in rerun["skipped"]) == ["clip_a", "clip_b", "clip_c"]
     assert len(rerun["dead_letter"]) == 3
 
 
 def test_pca_quantised_output(video_dir, tmp_path, embedder_config):
-    from model.pca import fit_pca, save_pca
+    from model.features.pca import fit_pca
+    from transforms.features_io import write_pca
 
     rng = np.random.default_rng(0)
     pca_path = str(tmp_path / "pca.npz")
-    save_pca(fit_pca(rng.random((200, 2048)), dims=32), pca_path)
+    write_pca(pca_path, fit_pca(rng.random((200, 2048)), dims=32))
     out_dir = str(tmp_path / "q")
     os.makedirs(out_dir)
-    config = FeaturesConfig(output_location=out_dir, job_name="video-features-first",
-                            embedder=embedder_config, pca_path=pca_path, skip_existing=False)
-    result = run_job([("clip_a", str(video_dir / "clip_a.mp4"))], config, tmp_path)
-    assert [(i, n) for i, _, n in result["main"]] == [("clip_a", 3)]
+    config = FeaturesConfig(job_name="video-features-first", embedder=embedder_config, pca_path=pca_path,
+                            skip_existing=False)
+    result = run_job(tasks([("clip_a", str(video_dir / "clip_a.mp4"))], out_dir), config, tmp_path)
+    assert frames_written(result["main"]) == [("clip_a", 3)]
     parsed = read_feature_file(os.path.join(out_dir, "clip_a.tfrecord"))
     assert parsed.raw.dtype == np.uint8 and parsed.raw.shape == (3, 32)
     assert parsed.context["rgb_encoding"] == "uint8" and parsed.context["pca"] == "pca.npz"
@@ -118,25 +129,27 @@ def test_embed_failures_become_dead_letters(video_dir, tmp_path, embedder_config
     # batch fails, and every video in it must come out as a dead letter, not crash the job.
     out_dir = str(tmp_path / "e")
     os.makedirs(out_dir)
-    config = FeaturesConfig(output_location=out_dir, job_name="video-features-first",
-                            decode=DecodeConfig(size=128), embedder=embedder_config)
+    config = FeaturesConfig(job_name="video-features-first", decode=DecodeConfig(size=128),
+                            embedder=embedder_config)
     pairs = [("clip_a", str(video_dir / "clip_a.mp4")), ("clip_b", str(video_dir / "clip_b.webm"))]
-    result = run_job(pairs, config, tmp_path)
+    result = run_job(tasks(pairs, out_dir), config, tmp_path)
     assert result["main"] == [] and os.listdir(out_dir) == []
     assert sorted((d.element, d.stage, d.reason) for d in result["dead_letter"]) == [
         ("clip_a", "embed", "embed-error"), ("clip_b", "embed", "embed-error")]
 
 
-def test_passthrough_value_reaches_main_and_skipped(video_dir, tmp_path, embedder_config):
+def test_message_reaches_main_and_skipped_and_its_metadata_is_stored(video_dir, tmp_path, embedder_config):
     out_dir = str(tmp_path / "p")
     os.makedirs(out_dir)
-    config = FeaturesConfig(output_location=out_dir, job_name="video-features-first",
-                            embedder=embedder_config)
-    triples = [("clip_b", str(video_dir / "clip_b.webm"), b"message-bytes")]
-    first = run_job(triples, config, tmp_path)
-    assert [(r[0], r[2], r[3]) for r in first["main"]] == [("clip_b", 2, b"message-bytes")]
-    again = run_job(triples, config, tmp_path)
-    assert [(r[0], r[2]) for r in again["skipped"]] == [("clip_b", b"message-bytes")]
+    config = FeaturesConfig(job_name="video-features-first", embedder=embedder_config)
+    message = new_message("clip_b", top_down=True, payload=b'{"category": "news"}')
+    one = tasks([("clip_b", str(video_dir / "clip_b.webm"))], out_dir, message)
+    first = run_job(one, config, tmp_path)
+    assert frames_written(first["main"]) == [("clip_b", 2)]
+    assert [t.message for t in first["main"]] == [message]
+    assert read_feature_file(first["main"][0].output_path).context["meta_category"] == "news"
+    again = run_job(one, config, tmp_path)
+    assert [(t.element_id, t.message) for t in again["skipped"]] == [("clip_b", message)]
 
 
 def test_decode_ahead_gives_the_same_outputs(video_dir, tmp_path, embedder_config):
@@ -146,10 +159,9 @@ def test_decode_ahead_gives_the_same_outputs(video_dir, tmp_path, embedder_confi
     for depth in (0, 2):
         out_dir = str(tmp_path / f"ahead{depth}")
         os.makedirs(out_dir)
-        config = FeaturesConfig(output_location=out_dir, job_name="video-features-first",
-                                embedder=embedder_config, decode_ahead=depth)
-        result = run_job(listing(video_dir), config, tmp_path)
-        outputs[depth] = (sorted((i, n) for i, _, n in result["main"]),
+        config = FeaturesConfig(job_name="video-features-first", embedder=embedder_config, decode_ahead=depth)
+        result = run_job(tasks(listing(video_dir), out_dir), config, tmp_path)
+        outputs[depth] = (frames_written(result["main"]),
                           sorted((d.element, d.reason) for d in result["dead_letter"]),
                           {f: read_feature_file(os.path.join(out_dir, f)).raw for f in os.listdir(out_dir)})
     assert outputs[2][0] == outputs[0][0] == [("clip_a", 3), ("clip_b", 2), ("clip_c", 4)]

@@ -4,9 +4,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from model.pca import dequantize
-from transforms.features_io import (FeatureRecord, iter_features, read_feature_file,
-                                    tfrecord_payloads, write_features)
+from model.features.pca import dequantize
+from model.features.codec import FeatureRecord, read_feature_file, tfrecord_payloads
+from transforms.features_io import iter_features, write_features
 
 
 def record(rgb, **kw):

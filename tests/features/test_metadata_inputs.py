@@ -69,10 +69,11 @@ def test_metadata_from_message_is_what_video_features_stores():
     from jobgraph.message import new_message
 
     msg = new_message("v1", top_down=True, payload=b'{"category": "news", "duration": 12, "x": 1}')
-    assert metadata_from_message(msg.SerializeToString()) == {"category": "news", "duration": 12.0}
+    assert metadata_from_message(msg) == {"category": "news", "duration": 12.0}
     hostile = new_message("v1", top_down=True, payload=b"[" * 5000 + b"]" * 5000)
-    assert metadata_from_message(hostile.SerializeToString()) == {}
-    assert metadata_from_message(b"\xff not a message") == {}
+    assert metadata_from_message(hostile) == {}
+    not_json = new_message("v1", top_down=True, payload=b"\xff not json")
+    assert metadata_from_message(not_json) == {}
 
 
 def test_batch_message_uses_the_payload_metadata_stored_with_the_features(tmp_path):
@@ -81,8 +82,10 @@ def test_batch_message_uses_the_payload_metadata_stored_with_the_features(tmp_pa
     import numpy as np
 
     from jobgraph.message import new_message
+    from jobgraph.task import Task
     from transforms.classify import ClassifyConfig, ReadFeatures
-    from transforms.features_io import FeatureRecord, write_features
+    from model.features.codec import FeatureRecord
+    from transforms.features_io import write_features
 
     write_features(str(tmp_path / "features" / "v1.tfrecord"), FeatureRecord(
         video_id="v1", rgb=np.full((2, 8), 128, np.uint8), timestamps_s=(0.0, 1.0), duration_s=2.0,
@@ -90,13 +93,17 @@ def test_batch_message_uses_the_payload_metadata_stored_with_the_features(tmp_pa
         sampling="fps=1", meta={"category": "news", "language": "fr"}))
     (tmp_path / "meta").mkdir()
     (tmp_path / "meta" / "v1.json").write_text(json.dumps({"category": "sidecar-says"}))
-    step = ReadFeatures(ClassifyConfig(job_name="video-iab", features_location=str(tmp_path / "features"),
-                                       labels_location=str(tmp_path / "labels"), model_dir="unused",
+    step = ReadFeatures(ClassifyConfig(job_name="video-iab", model_dir="unused",
                                        metadata_location=str(tmp_path / "meta")))
-    [(_, video)] = list(step.process(new_message("v1", top_down=True)))
+
+    def task(payload=b""):
+        return Task("v1", str(tmp_path / "features" / "v1.tfrecord"), str(tmp_path / "labels" / "v1.json"),
+                    new_message("v1", top_down=True, payload=payload))
+
+    [(_, video)] = list(step.process(task()))
     assert video.metadata_source == "payload"
     assert video.metadata["category"] == "news" and video.metadata["language"] == "fr"
-    [(_, video)] = list(step.process(new_message("v1", top_down=True, payload=b'{"category": "sports"}')))
+    [(_, video)] = list(step.process(task(payload=b'{"category": "sports"}')))
     assert video.metadata["category"] == "sports"  # a message's own payload still wins
 
 

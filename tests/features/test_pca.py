@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from model.pca import (PCAParams, apply_pca, dequantize, encode_frames, fit_pca, load_pca,
-                       quantize, save_pca)
+from model.features.pca import (PCAParams, apply_pca, dequantize, encode_frames, fit_pca, load_pca,
+                       quantize)
+from transforms.features_io import write_pca
 
 
 def test_dequantize_reference_values():
@@ -52,7 +53,7 @@ def test_fit_apply_whitens_and_round_trips(tmp_path):
     manual = ((data[:5] - params.mean) @ params.eigenvecs) / np.sqrt(params.eigenvals + 1e-4)
     np.testing.assert_allclose(apply_pca(params, data[:5]), manual, rtol=1e-4, atol=1e-4)
     path = str(tmp_path / "pca.npz")
-    save_pca(params, path)
+    write_pca(path, params)
     loaded = load_pca(path)
     for name in ("mean", "eigenvecs", "eigenvals"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(params, name))

@@ -10,11 +10,15 @@ import numpy as np
 import pytest
 from apache_beam.pvalue import TaggedOutput
 
+from jobgraph import deadletter
 from jobgraph.message import new_message
 from transforms import classify, extract
-from transforms.classify import ClassifyConfig, ReadFeatures, VideoInput, WriteLabels
+from jobgraph.task import Task
+from model.classifier.handler import VideoInput
+from transforms.classify import ClassifyConfig, ReadFeatures, WriteLabels
 from transforms.extract import CheckExisting, FeaturesConfig, VideoSample, WriteFeatures
-from transforms.features_io import FeatureRecord, write_features
+from model.features.codec import FeatureRecord
+from transforms.features_io import write_features
 
 
 def _only_dead_letter(outputs) -> "DeadLetter":  # noqa: F821
@@ -37,17 +41,17 @@ def test_existence_check_that_raises(tmp_path, monkeypatch):
     def broken(path):
         raise OSError("storage unreachable")
     monkeypatch.setattr(extract.FileSystems, "exists", broken)
-    step = CheckExisting(FeaturesConfig(output_location=str(tmp_path)))
-    letter = _only_dead_letter(step.process(("v1", str(tmp_path / "v1.mp4"))))
+    step = CheckExisting(FeaturesConfig())
+    letter = _only_dead_letter(step.process(Task("v1", str(tmp_path / "v1.mp4"), str(tmp_path / "v1.tfrecord"))))
     assert (letter.element, letter.stage, letter.reason) == ("v1", "check-existing", "existence-check-failed")
 
 
 def test_feature_write_that_fails(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the output folder should be")
-    step = WriteFeatures(FeaturesConfig(output_location=str(blocker)))
+    step = WriteFeatures(FeaturesConfig())
     step.setup()
-    sample = VideoSample("v1", "v1.mp4", (0.0,), 1.0)
+    sample = VideoSample(Task("v1", "v1.mp4", str(blocker / "v1.tfrecord")), (0.0,), 1.0)
     letter = _only_dead_letter(step.process((sample, np.zeros((1, 2048), np.float32))))
     assert (letter.element, letter.stage, letter.reason) == ("v1", "write", "write-error")
 
@@ -55,16 +59,20 @@ def test_feature_write_that_fails(tmp_path):
 # ---- video-iab ---------------------------------------------------------------------------
 
 def _classify_config(tmp_path, **changes) -> ClassifyConfig:
-    fields = dict(job_name="video-iab", features_location=str(tmp_path / "features"),
-                  labels_location=str(tmp_path / "labels"), model_dir=str(tmp_path / "model"))
-    fields.update(changes)
-    return ClassifyConfig(**fields)
+    return ClassifyConfig(**{"job_name": "video-iab", "model_dir": str(tmp_path / "model"), **changes})
+
+
+def _task(tmp_path, video_id: str = "v1", payload: bytes = b"") -> Task:
+    """The task the job would make of a message for `video_id` (features in, labels out)."""
+    return Task(video_id, str(tmp_path / "features" / f"{video_id}.tfrecord"),
+                str(tmp_path / "labels" / f"{video_id}.json"),
+                new_message(video_id, top_down=True, payload=payload))
 
 
 def test_feature_read_that_fails(tmp_path):
     (tmp_path / "features").mkdir()
     (tmp_path / "features" / "v1.tfrecord").write_bytes(b"\x00garbage")
-    letter = _only_dead_letter(ReadFeatures(_classify_config(tmp_path)).process(new_message("v1", top_down=True)))
+    letter = _only_dead_letter(ReadFeatures(_classify_config(tmp_path)).process(_task(tmp_path)))
     assert (letter.element, letter.stage, letter.reason) == ("v1", "read-features", "bad-feature-file")
 
 
@@ -72,10 +80,10 @@ def test_feature_read_that_fails(tmp_path):
 def test_metadata_that_fails(tmp_path, payload):
     _feature_file(tmp_path / "features", "v1")
     step = ReadFeatures(_classify_config(tmp_path))
-    letter = _only_dead_letter(step.process(new_message("v1", top_down=True, payload=payload)))
+    letter = _only_dead_letter(step.process(_task(tmp_path, payload=payload)))
     assert (letter.element, letter.stage, letter.reason) == ("v1", "metadata", "bad-metadata")
     # the next element goes through
-    [(_, video)] = list(step.process(new_message("v1", top_down=True, payload=b'{"category": "news"}')))
+    [(_, video)] = list(step.process(_task(tmp_path, payload=b'{"category": "news"}')))
     assert video.metadata["category"] == "news" and video.metadata_source == "payload"
 
 
@@ -87,7 +95,7 @@ def test_metadata_sidecar_read_that_raises(tmp_path, monkeypatch):
     (tmp_path / "meta").mkdir()
     (tmp_path / "meta" / "v1.json").write_text("{}")
     step = ReadFeatures(_classify_config(tmp_path, metadata_location=str(tmp_path / "meta")))
-    letter = _only_dead_letter(step.process(new_message("v1", top_down=True)))
+    letter = _only_dead_letter(step.process(_task(tmp_path)))
     assert (letter.stage, letter.reason) == ("metadata", "bad-metadata")
 
 
@@ -96,14 +104,14 @@ def _prediction() -> dict:
             "model": {"name": "m", "version": "v"}, "taxonomy": "t"}
 
 
-def _scored(video_id: str = "v1"):
+def _scored(tmp_path, video_id: str = "v1"):
     video = VideoInput(video_id, np.zeros((1, 8), np.float32), 1, {}, "unknown")
-    return new_message(video_id, top_down=True).SerializeToString(), video, _prediction()
+    return _task(tmp_path, video_id), video, _prediction()
 
 
 def test_labels_write_that_fails(tmp_path):
     (tmp_path / "labels").write_text("a file where the labels folder should be")
-    letter = _only_dead_letter(WriteLabels(_classify_config(tmp_path)).process(_scored()))
+    letter = _only_dead_letter(WriteLabels(_classify_config(tmp_path)).process(_scored(tmp_path)))
     assert (letter.element, letter.stage, letter.reason) == ("v1", "write-labels", "write-error")
 
 
@@ -111,11 +119,12 @@ def test_textual_labels_that_fail(tmp_path):
     (tmp_path / "textual").mkdir()
     (tmp_path / "textual" / "v1.json").write_bytes(b'{"labels": ' + b"[" * 5000 + b"]" * 5000 + b"}")
     step = WriteLabels(_classify_config(tmp_path, textual_location=str(tmp_path / "textual")))
-    letter = _only_dead_letter(step.process(_scored()))
+    letter = _only_dead_letter(step.process(_scored(tmp_path)))
     assert (letter.stage, letter.reason) == ("textual-labels", "bad-metadata")
-    [msg] = list(step.process(_scored("v2")))  # the next one is written
+    [task] = list(step.process(_scored(tmp_path, "v2")))  # the next one is written
     assert json.loads((tmp_path / "labels" / "v2.json").read_text())["video_id"] == "v2"
-    assert msg.data.element == b"v2"
+    assert task.message.data.element == b"v2"
+    assert json.loads(task.message.data.payload)["labels_path"] == task.output_path
 
 
 def test_textual_labels_that_are_a_fifo_are_bad_metadata_not_a_write_error(tmp_path):
@@ -124,13 +133,14 @@ def test_textual_labels_that_are_a_fifo_are_bad_metadata_not_a_write_error(tmp_p
     (tmp_path / "textual").mkdir()
     os.mkfifo(tmp_path / "textual" / "v1.json")  # opening it would block forever
     step = WriteLabels(_classify_config(tmp_path, textual_location=str(tmp_path / "textual")))
-    letter = _only_dead_letter(step.process(_scored()))
+    letter = _only_dead_letter(step.process(_scored(tmp_path)))
     assert (letter.stage, letter.reason) == ("textual-labels", "bad-metadata")
 
 
 def test_model_call_that_fails_is_one_dead_letter_per_video(tmp_path):
     """RunInference hands a failed batch to this converter (with_exception_handling)."""
-    batch = [(b"k1", _scored("v1")[1]), (b"k2", _scored("v2")[1])]
-    letters = list(classify._failed_batch_to_dead_letters("video-iab")((batch, RuntimeError("model broke"))))
+    batch = [_scored(tmp_path, "v1")[:2], _scored(tmp_path, "v2")[:2]]
+    convert = deadletter.failed_batches("video-iab", "classify", "classify-error", classify._task_id)
+    letters = list(convert((batch, RuntimeError("model broke"))))
     assert [(d.element, d.stage, d.reason) for d in letters] == [
         ("v1", "classify", "classify-error"), ("v2", "classify", "classify-error")]

@@ -136,3 +136,29 @@ def test_job_video_iab_alone_regenerates_missing_features_then_labels(tmp_path):
     assert [(r["element"], r["reason"]) for r in records] == [("nothere", "input-missing")]
     with open(root / "labels" / "bu1.json", encoding="utf-8") as fh:
         assert json.load(fh)["video_id"] == "bu1"
+
+
+# ---- file suffixes ----------------------------------------------------------------------------
+
+def test_configured_suffixes_are_honoured_by_the_checks_and_the_writers(tmp_path):
+    """Every data path comes from one function: with other suffixes the jobs read and write the
+    configured names, and a rerun finds each output where the writer put it (all skipped)."""
+    root = tmp_path / "root"
+    (root / "videos").mkdir(parents=True)
+    for i, vid in enumerate(("sfx1", "sfx2")):
+        scene(str(root / "videos" / f"{vid}.mov"), seed=i)
+    suffixes = ["-O", "video-features:job_config.data.inputs.0.file_suffix=.mov",
+                "-O", "video-features:job_config.data.outputs.0.file_suffix=.features.tfr",
+                "-O", "video-iab:job_config.data.inputs.0.file_suffix=.features.tfr",
+                "-O", "video-iab:job_config.data.outputs.0.file_suffix=.labels.json"]
+    args = [*location_overrides(str(root)), *suffixes]
+    _, first = klio_job_run(*args, summary=str(tmp_path / "first.json"))
+    assert files_under(str(root / "features")) == ["sfx1.features.tfr", "sfx2.features.tfr"]
+    assert files_under(str(root / "labels")) == ["sfx1.labels.json", "sfx2.labels.json"]
+    assert first["video-features"]["kmsg-success"] == 2 and first["video-iab"]["kmsg-success"] == 2
+    with open(root / "labels" / "sfx1.labels.json", encoding="utf-8") as fh:
+        assert json.load(fh)["video_id"] == "sfx1"
+
+    _, rerun = klio_job_run(*args, summary=str(tmp_path / "rerun.json"))
+    for job in ("video-features", "video-iab"):
+        assert rerun[job]["kmsg-skip-force"] == 2 and "kmsg-success" not in rerun[job], rerun[job]

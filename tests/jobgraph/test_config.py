@@ -78,7 +78,7 @@ job_config:
 @pytest.mark.parametrize("text,key,expected", [
     ("job_name: j\njob_config: {}\n", "pipeline_options.project", "GCP project"),
     ("job_name: Bad_Name\npipeline_options: {project: p}\njob_config: {}\n", "job_name", "lower-case"),
-    ("job_name: j\npipeline_options: {project: p}\njob_config: {}\nextra: 1\n", "extra", "only version"),
+    ("job_name: j\npipeline_options: {project: p}\njob_config: {}\nextra: 1\n", "extra", "unknown key (expected one of"),
     ("job_name: j\nversion: 1\npipeline_options: {project: p}\njob_config: {}\n", "version", "2"),
     ("job_name: j\npipeline_options: {project: p, streaming: maybe}\njob_config: {}\n",
      "pipeline_options.streaming", "true or false"),
@@ -91,7 +91,8 @@ job_config:
     ("job_name: j\npipeline_options: {project: p}\njob_config:\n  data: {inputs: [{type: gcs, location: a}, {type: gcs, location: b}]}\n",
      "job_config.data.inputs", "at most one data input"),
     ("job_name: j\npipeline_options: {project: p}\njob_config:\n  data: {inputs: [{type: gcs, location: a, skip_klio_existence_checks: true}]}\n",
-     "job_config.data.inputs.0.skip_klio_existence_checks", "one of"),
+     "job_config.data.inputs.0.skip_klio_existence_checks",
+     "unknown key (did you mean 'skip_klio_existence_check'?)"),
     ("job_name: j\npipeline_options: {project: p}\njob_config:\n  data: {outputs: [{type: gcs, location: a, force: 'yes'}]}\n",
      "job_config.data.outputs.0.force", "true or false"),
     ("job_name: j\npipeline_options: {project: p}\njob_config:\n  id_pattern: '('\n", "job_config.id_pattern", "regular expression"),

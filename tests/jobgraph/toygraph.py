@@ -23,8 +23,10 @@ def make_root(tmp_path, ids, root: str | None = None) -> str:
 
 
 def config_copy(tmp_path) -> str:
+    """The toy graph's klio-job.yaml and its entry point module (toy.py), copied to tmp_path."""
     path = str(tmp_path / "klio-job.yaml")
     shutil.copy(TOY_CONFIG, path)
+    shutil.copy(os.path.join(os.path.dirname(TOY_CONFIG), "toy.py"), str(tmp_path / "toy.py"))
     return path
 
 

@@ -8,11 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from model import artifacts
-from model.classifier import load_classifier
-from model.config import ModelConfig, StreamConfig
-from model.nextvlad import build_model
-from model.train import save_model_files
+from model.classifier import artifacts
+from model.classifier.serving import load_classifier
+from model.classifier.config import ModelConfig, StreamConfig
+from model.classifier.nextvlad import build_model
+from model.classifier.train import save_model_files
 
 pytestmark = pytest.mark.emulator
 
@@ -60,7 +60,7 @@ def test_load_classifier_from_gs(gcs_emulator, tmp_path):
     os.makedirs(local)
     model = build_model(config, seed=0)
     with open(os.path.join(local, artifacts.CONFIG_FILE), "w") as f:
-        from model.config import dump_config
+        from model.classifier.config import dump_config
         f.write(dump_config(config))
     save_model_files(model, config, local)
     remote = f"{gcs_emulator}/tiny-model"

@@ -1,8 +1,8 @@
-"""model/metrics.py: hand-computed cases, edge cases, and agreement with a brute-force oracle.
+"""model/classifier/metrics.py: hand-computed cases, edge cases, and agreement with a brute-force oracle.
 
-The oracle below is written in this file from the metric definitions (model/metrics.py's
+The oracle below is written in this file from the metric definitions (model/classifier/metrics.py's
 docstrings and the YouTube-8M paper), as plain loops over Python lists, one obvious step per
-definition. It shares no code with model/metrics.py and is not copied from anybody's eval code;
+definition. It shares no code with model/classifier/metrics.py and is not copied from anybody's eval code;
 it is slow on purpose, and the inputs here are tiny.
 """
 import heapq
@@ -12,7 +12,7 @@ import random
 import numpy as np
 import pytest
 
-from model import metrics
+from model.classifier import metrics
 
 P = np.array([[0.9, 0.8, 0.1], [0.7, 0.2, 0.6]])
 Y = np.array([[1, 0, 1], [0, 0, 1]], dtype=np.float32)

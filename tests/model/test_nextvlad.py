@@ -4,8 +4,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from model.config import MetadataConfig, ModelConfig, StreamConfig, builtin_config_path, load_config
-from model.nextvlad import NeXtVLAD, ContextGating, build_model, count_params
+from model.classifier.config import MetadataConfig, ModelConfig, StreamConfig, builtin_config_path, load_config
+from model.classifier.nextvlad import NeXtVLAD, ContextGating, build_model, count_params
 
 EPS = 1e-3
 

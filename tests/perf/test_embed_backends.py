@@ -5,9 +5,9 @@ import os
 import numpy as np
 import pytest
 
-from model import embed_backends, embed_backends_openvino
-from model.embed_backends_dev import synthetic_frames
-from model.embed_backends_quality import cosine_to_reference
+from model.embedding import backends as embed_backends, openvino_backend as embed_backends_openvino
+from model.embedding.synthetic_frames import synthetic_frames
+from model.embedding.quality import cosine_to_reference
 
 FRAMES = synthetic_frames(9, seed=7)[0]
 
@@ -23,7 +23,7 @@ def test_backend_shapes_and_stability(backends, name):
     # The same frame gives (nearly) the same vector whatever batch it is in.
     np.testing.assert_allclose(embed(FRAMES[3:4])[0], first[3], rtol=1e-3, atol=1e-3 * np.abs(first[3]).max())
     assert np.isfinite(first).all() and np.abs(first).max() > 0
-    info = embed.info
+    info = embed.runtime
     assert info["backend"] == name and info["precision"] == name.rsplit("-", 1)[1] == embed.precision
     assert info["runtime"] in ("tensorflow", "openvino") and info["runtime_version"][0].isdigit()
 
@@ -68,11 +68,11 @@ def test_cache_key_covers_weights_backend_and_calibration(inception, calibration
     assert key == embed_backends_openvino._cache_key(inception, calibration.copy(), parts)
     assert key != embed_backends_openvino._cache_key(inception, calibration[:-1], parts)
     assert key != embed_backends_openvino._cache_key(inception, calibration, ["openvino-bf16", "v"])
-    other = embed_backends.weights_digest(inception)
+    other = embed_backends_openvino.weights_digest(inception)
     w = inception.layers[1].get_weights()
     try:
         inception.layers[1].set_weights([w[0] + 1e-3, *w[1:]])
-        assert embed_backends.weights_digest(inception) != other
+        assert embed_backends_openvino.weights_digest(inception) != other
         assert embed_backends_openvino._cache_key(inception, calibration, parts) != key
     finally:
         inception.layers[1].set_weights(w)
@@ -99,7 +99,7 @@ def test_thread_count_from_argument_or_environment(monkeypatch, inception, cache
     assert embed_backends.inference_threads() == 1
     assert embed_backends.inference_threads(2) == 2
     one = embed_backends.create_backend("openvino-bf16", inception, cache_dir, None)
-    assert one.info["threads"] == 1
+    assert one.runtime["threads"] == 1
     assert embed_backends_openvino.compile_config("bf16", 1)["INFERENCE_NUM_THREADS"] == 1
     monkeypatch.setenv(embed_backends.THREADS_ENV, "two")
     with pytest.raises(ValueError, match="VIDEO_IAB_EMBED_THREADS='two'"):
@@ -122,7 +122,7 @@ def test_openvino_and_nncf_telemetry_cannot_load(backends):
 
 
 def test_warm_cache_with_a_source_key_never_builds_the_keras_model(inception, tmp_path):
-    from model import embed_backends
+    from model.embedding import backends as embed_backends
 
     builds = []
 
@@ -140,7 +140,8 @@ def test_warm_cache_with_a_source_key_never_builds_the_keras_model(inception, tm
 
 
 def test_weights_source_key_names_the_weights_exactly(tmp_path):
-    from model.embedder import EmbedderConfig, weights_source_key
+    from model.embedding.config import EmbedderConfig
+    from model.embedding.inception import weights_source_key
 
     assert weights_source_key(EmbedderConfig(weights="seeded", seed=3)) != \
         weights_source_key(EmbedderConfig(weights="seeded", seed=4))

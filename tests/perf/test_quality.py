@@ -9,8 +9,8 @@ non-inferiority: the drop minus twice its paired-bootstrap sd is at most one poi
 """
 import pytest
 
-from model.embed_backends_dev import synthetic_frames
-from model.embed_backends_quality import paired_drop, task_metrics, train_linear_probe
+from model.embedding.synthetic_frames import synthetic_frames
+from model.embedding.quality import paired_drop, task_metrics, train_linear_probe
 
 N = 300  # train frames = test frames
 

@@ -1,0 +1,54 @@
+"""Calibration: per-category thresholds that meet a target precision on a validation split.
+
+For every class, the lowest score threshold whose precision over the validation videos is
+>= the target (metrics.per_class_thresholds: tie blocks kept together, variant "lowest
+threshold"). A class with fewer than `min_positives` validation positives, or that never reaches
+the target, is disabled (threshold null, enabled false, with the reason) and reported.
+The result replaces {model_dir}/thresholds.json.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from model.classifier import artifacts, metrics
+from model.classifier.serving import load_classifier
+from model.classifier.evaluate import predict_files
+from model.taxonomy import Category
+
+
+def calibration_document(predictions: np.ndarray, labels: np.ndarray, categories: Sequence[Category],
+                         target_precision: float, min_positives: int = 1,
+                         data: Sequence[str] = ()) -> dict:
+    """thresholds.json document for scores float[V, C] and labels [V, C] of a validation split."""
+    if predictions.shape[1] != len(categories):
+        raise ValueError(f"{predictions.shape[1]} score columns for {len(categories)} categories")
+    result = metrics.per_class_thresholds(predictions, labels, target_precision, min_positives)
+    document = artifacts.thresholds_document(
+        categories, result.threshold, calibrated=True, target_precision=target_precision, data=data,
+        details={"precision": result.precision, "recall": result.recall,
+                 "emitted": result.emitted, "positives": result.positives},
+        reasons=result.reason)
+    document["min_positives"] = min_positives
+    document["validation_videos"] = int(predictions.shape[0])
+    point = metrics.coverage_with_thresholds(predictions, labels, result.threshold, target_precision)
+    document["validation"] = point.to_dict()
+    return document
+
+
+def calibrate_model_dir(model_dir: str, patterns: Sequence[str], target_precision: float = 0.8,
+                        min_positives: int = 1) -> dict:
+    """Calibrate a model directory on TFRecords and write its thresholds.json; returns a report
+    {enabled, disabled: [{index, id, name, reason}], validation: operating point, path}."""
+    classifier = load_classifier(model_dir)
+    _, predictions, labels = predict_files(classifier, patterns)
+    document = calibration_document(predictions, labels, classifier.categories, target_precision,
+                                    min_positives, data=patterns)
+    path = artifacts.join(model_dir, artifacts.THRESHOLDS_FILE)
+    artifacts.write_json(path, document)
+    disabled = [{k: row[k] for k in ("index", "id", "name", "reason")}
+                for row in document["categories"] if not row["enabled"]]
+    return {"thresholds": path, "target_precision": target_precision,
+            "enabled": document["enabled"], "disabled": disabled,
+            "validation": document["validation"]}

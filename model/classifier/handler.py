@@ -1,0 +1,89 @@
+"""The classifier's Beam RunInference handler: a model directory loaded once per process, videos
+batched, each scored into labels (per-category thresholds) and its top-k."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any, Sequence
+
+import numpy as np
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.ml.inference.base import ModelHandler
+
+DEFAULT_TAXONOMY = "IAB Content Taxonomy 3.0"
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoInput:
+    """One video ready for the classifier. frames: float32[T, D]; metadata: upload metadata
+    (model.features.codec.METADATA_KEYS); metadata_source: "payload" | "sidecar" | "unknown"."""
+
+    video_id: str
+    frames: np.ndarray
+    num_frames: int
+    metadata: dict
+    metadata_source: str
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    classifier: Any
+    name: str
+    version: str
+    taxonomy: str
+
+
+def _weights_version(model_dir: str) -> str:
+    """The first 12 hex digits of the weights file's sha256: the labels' model version."""
+    from model.classifier import artifacts
+
+    path = artifacts.join(model_dir, artifacts.WEIGHTS_FILE)
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        return hashlib.sha256(fh.read()).hexdigest()[:12]
+
+
+class ClassifierHandler(ModelHandler[tuple[Any, VideoInput], tuple[Any, VideoInput, dict], LoadedModel]):
+    """RunInference handler: (key, VideoInput) -> (key, VideoInput, prediction).
+
+    prediction: {"labels": [{id, name, tier_path, score}] passing the shipped per-category
+    thresholds, "top_k": [{id, name, score}], "model": {name, version}, "taxonomy": str}.
+    The key is opaque: it travels with the video.
+    """
+
+    def __init__(self, model_dir: str, max_batch_videos: int = 32, top_k: int = 20):
+        super().__init__()
+        self.model_dir = model_dir
+        self.max_batch_videos = max_batch_videos
+        self.top_k = top_k
+
+    def load_model(self) -> LoadedModel:
+        from model.classifier.serving import load_classifier
+
+        classifier = load_classifier(self.model_dir)
+        taxonomy = classifier.thresholds_info.get("taxonomy") or DEFAULT_TAXONOMY
+        return LoadedModel(classifier, classifier.config.name, _weights_version(self.model_dir), str(taxonomy))
+
+    def run_inference(self, batch: Sequence[tuple[Any, VideoInput]], model: LoadedModel,
+                      inference_args=None):
+        inputs = [item for _, item in batch]
+        steps = max(item.frames.shape[0] for item in inputs)
+        frames = np.zeros((len(inputs), steps, inputs[0].frames.shape[1]), dtype=np.float32)
+        for i, item in enumerate(inputs):
+            frames[i, : item.frames.shape[0]] = item.frames
+        clf = model.classifier
+        scores = clf.predict(frames, np.array([i.num_frames for i in inputs]),
+                             [i.metadata or None for i in inputs])
+        return [(key, item, {"labels": clf.labels_for(score), "top_k": clf.top_k(score, self.top_k),
+                             "model": {"name": model.name, "version": model.version},
+                             "taxonomy": model.taxonomy})
+                for (key, item), score in zip(batch, scores)]
+
+    def batch_elements_kwargs(self):
+        return {"min_batch_size": 1, "max_batch_size": self.max_batch_videos}
+
+    def share_model_across_processes(self) -> bool:
+        return False
+
+    def get_metrics_namespace(self) -> str:
+        return "video_iab_classifier"

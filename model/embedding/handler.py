@@ -1,0 +1,110 @@
+"""Loading an Embedder from its config, and its Beam RunInference handler.
+
+RunInference element: `(key, uint8[T,299,299,3])` -> `(key, float32[T,2048])`; the key is opaque
+(it travels with the frames). A batch of videos is concatenated, run in `batch_size`-frame
+sub-batches, and split back. BatchElements counts frames, not videos.
+
+Calibration frames come from the caller (`CalibrationSource`): model/ draws and decodes no video.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler
+
+from model.embedding.backends import create_backend
+from model.embedding.config import EmbedderConfig
+from model.embedding.constants import DIM, Features, Frames
+from model.embedding.embedder import Embedder
+from model.embedding.inception import build_inception, weights_source_key
+
+
+@dataclasses.dataclass(frozen=True)
+class CalibrationSource:
+    """Where calibration frames come from (module-level functions, so the handler pickles).
+
+    scenes(seed, count) -> uint8[count,299,299,3]: generated scenes; they re-estimate seeded
+      weights' BatchNorm statistics, and calibrate int8 when no sample videos are configured.
+    videos(pattern, count) -> uint8[count,299,299,3]: frames of sample videos (int8 calibration
+      with `EmbedderConfig.calibration_videos`).
+    """
+
+    scenes: Callable[[int, int], Frames]
+    videos: Callable[[str, int], Frames]
+
+    def int8_frames(self, config: EmbedderConfig) -> Frames:
+        if config.calibration_videos:
+            return self.videos(config.calibration_videos, config.calibration_frames)
+        return self.scenes(config.seed if config.seed is not None else 0, config.calibration_frames)
+
+
+def load_embedder(config: EmbedderConfig, calibration: CalibrationSource) -> Embedder:
+    """Build the configured embedder. The Keras network is built only when needed (Keras
+    backends, or an OpenVINO conversion-cache miss); only int8 draws calibration frames."""
+    def build():
+        seeded = config.weights == "seeded"
+        frames = calibration.scenes(config.seed, config.calibration_frames) if seeded else None
+        return build_inception(config, frames)
+
+    int8 = calibration.int8_frames(config) if config.precision == "int8" else None
+    return create_backend(config.backend, build, config.cache_dir, int8, max_batch=config.batch_size,
+                          source_key=weights_source_key(config), weights_id=config.weights_id)
+
+
+_LOADED: dict[EmbedderConfig, Embedder] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def shared_embedder(config: EmbedderConfig, calibration: CalibrationSource) -> Embedder:
+    """The process-wide Embedder for `config`, built on first use.
+
+    RunInference shares a model between the threads of one step; this shares it between the
+    pipelines and commands of one process as well (an in-process run of several pipelines, or
+    the CLI), because building seeded Keras weights costs tens of seconds and gigabytes.
+    """
+    with _LOAD_LOCK:
+        if config not in _LOADED:
+            _LOADED[config] = load_embedder(config, calibration)
+        return _LOADED[config]
+
+
+def _frames_of(element: tuple[Any, Frames]) -> int:
+    return max(1, len(element[1]))
+
+
+class EmbedderHandler(ModelHandler[tuple[Any, Frames], tuple[Any, Features], Embedder]):
+    """RunInference handler: (key, uint8[T,299,299,3]) -> (key, float32[T,2048]).
+
+    Batches hold up to `config.batch_frames` frames from any number of videos (one video larger
+    than that forms a batch on its own).
+    """
+
+    def __init__(self, config: EmbedderConfig, calibration: CalibrationSource):
+        super().__init__(min_batch_size=config.batch_frames, max_batch_size=config.batch_frames,
+                         element_size_fn=_frames_of)
+        self.config = config
+        self.calibration = calibration
+
+    def load_model(self) -> Embedder:
+        return shared_embedder(self.config, self.calibration)
+
+    def run_inference(self, batch: Sequence[tuple[Any, Frames]], model: Embedder,
+                      inference_args: dict[str, Any] | None = None
+                      ) -> Iterable[tuple[Any, Features]]:
+        lengths = [len(frames) for _, frames in batch]
+        stacked = [frames for _, frames in batch if len(frames)]
+        if not stacked:
+            return [(key, np.zeros((0, DIM), np.float32)) for key, _ in batch]
+        features = model.embed(np.concatenate(stacked) if len(stacked) > 1 else stacked[0])
+        splits = np.cumsum(lengths)[:-1]
+        return list(zip((key for key, _ in batch), np.split(features, splits)))
+
+    def get_num_bytes(self, batch: Sequence[tuple[Any, Frames]]) -> int:
+        return sum(frames.nbytes for _, frames in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "video_features_embedder"
