@@ -1,9 +1,12 @@
 """`klio`: Klio's command shape on this runtime.
 
-    klio job run [--job NAME] [--direct-runner] [--batch-input FILE | IDS...] [-O k=v] [-T k=v]
+    klio job run [--job NAME] [--direct-runner] [--update] [--batch-input FILE | IDS...] [-O k=v] [-T k=v]
+    klio job deploy [--job NAME] [--update [--transform-name-mapping JSON]]
+    klio job stop [--job NAME] [--drain]        klio job delete [--job NAME] [--yes]
     klio job verify [--job NAME] [--create-resources]
     klio job config show [--job NAME] [--json-schema]
     klio message publish [--job NAME] [-f] [-p] [-t | -b] [-n] [--payload JSON] ID...
+    klio image build [--tag T] [--dry-run]      klio --version
 
 Every command takes -j/--job-dir and -c/--config-file (default: klio-job.yaml in the job dir).
 Any error exits non-zero with a one-line reason. Other packages add command groups through the
@@ -13,47 +16,20 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from importlib.metadata import entry_points
 
 import click
 
-from jobgraph.config import ConfigError, GraphConfig, load_graph
+from jobgraph import logs
+from jobgraph.cli_common import KlioCommandError, common_options, load_config
+from jobgraph.cli_dataflow import image, job_delete, job_stop, stop_graph, timeout_option
+from jobgraph.config import ConfigError, GraphConfig
 from jobgraph.infra import InfrastructureError
 
 
 # Exit status of a run that finished with elements failed for infrastructure reasons.
 EXIT_INFRA_FAILURES = 3
-
-
-class KlioCommandError(click.ClickException):
-    def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message)
-        self.exit_code = exit_code
-
-    def show(self, file=None) -> None:
-        click.echo(f"klio: error: {self.format_message()}", err=True)
-
-
-def common_options(func):
-    func = click.option("-T", "--template", "templates", multiple=True, metavar="KEY=VALUE",
-                        help="Template value for ${KEY} in the config.")(func)
-    func = click.option("-O", "--override", "overrides", multiple=True, metavar="KEY=VALUE",
-                        help="Override a config key (dotted path, value parsed as YAML); "
-                             "prefix with JOB: to target one job.")(func)
-    func = click.option("-c", "--config-file", default=None,
-                        help="Path to klio-job.yaml (default: JOB_DIR/klio-job.yaml).")(func)
-    func = click.option("-j", "--job-dir", default=".", show_default=True,
-                        help="Directory of the job graph.")(func)
-    func = click.option("--job", "job_name", default=None, help="Job of the graph (default: all).")(func)
-    return func
-
-
-def load_config(job_dir: str, config_file: str | None, overrides, templates,
-                settings: bool = True) -> GraphConfig:
-    path = config_file or os.path.join(job_dir, "klio-job.yaml")
-    return load_graph(path, overrides=list(overrides), templates=list(templates), settings=settings)
 
 
 class _PluginGroup(click.Group):
@@ -87,67 +63,205 @@ class _PluginGroup(click.Group):
             formatter.write_dl(rows)
 
 
+def _version_line() -> str:
+    """This runtime's distribution (the one that installed `jobgraph`) and Beam, with versions."""
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+
+    def version_of(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "(not installed)"
+
+    ours = (packages_distributions().get("jobgraph") or ["jobgraph"])[0]
+    return f"klio: {ours} {version_of(ours)}, Apache Beam {version_of('apache-beam')}"
+
+
+def _show_version(ctx: click.Context, _param, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(_version_line())
+        ctx.exit()
+
+
 @click.group(cls=_PluginGroup)
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_show_version,
+              help="Print the versions of this project and of Apache Beam, and exit.")
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def cli(verbose: bool) -> None:
     """Klio-compatible job-graph runtime on Apache Beam."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(verbose)
     if not verbose:  # a missing credential is reported as one line of ours (jobgraph.infra)
         logging.getLogger("google.auth._default").setLevel(logging.ERROR)
 
 
 @cli.group()
 def job() -> None:
-    """Run and verify jobs."""
+    """Run, deploy, stop and verify jobs."""
+
+
+job.add_command(job_stop)
+job.add_command(job_delete)
+cli.add_command(image)
+
+
+def run_options(func):
+    """The options `klio job run` and `klio job deploy` share (IDS included)."""
+    decorators = [
+        click.option("--batch-input", type=str, default=None, help="File of IDs, one per line (batch)."),
+        click.option("--streaming/--batch", "streaming", default=None,
+                     help="Override pipeline_options.streaming."),
+        click.option("--summary-json", type=click.Path(dir_okay=False), default=None,
+                     help="Also write the run's counters as JSON here ({job} is replaced by the job "
+                          "name, or 'graph'); streaming runs rewrite it every 5 s."),
+        click.option("--create-resources", is_flag=True,
+                     help="Create missing topics and subscriptions (streaming) instead of failing."),
+        click.option("--on-job-exit", type=click.Choice(["restart", "stop"]), default="restart",
+                     show_default=True, help="Local streaming graph: restart a job that exits (with "
+                     "backoff), or stop the whole graph with a non-zero exit."),
+        click.option("--update", is_flag=True, help="Dataflow, streaming: replace the running job of "
+                     "the same name, carrying its state over (Beam's --update)."),
+        click.option("--transform-name-mapping", default=None, metavar="JSON",
+                     help='With --update: {"old step name": "new step name"} for renamed steps '
+                          "(Beam's --transform_name_mapping)."),
+        click.argument("ids", nargs=-1),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
 
 
 @job.command("run")
 @common_options
 @click.option("--direct-runner", is_flag=True, help="Run locally (FnApiRunner in batch, "
               "BundleBasedDirectRunner streaming) instead of the configured runner.")
-@click.option("--batch-input", type=str, default=None, help="File of IDs, one per line (batch).")
-@click.option("--streaming/--batch", "streaming", default=None,
-              help="Override pipeline_options.streaming.")
-@click.option("--summary-json", type=click.Path(dir_okay=False), default=None,
-              help="Also write the run's counters as JSON here ({job} is replaced by the job "
-                   "name, or 'graph'); streaming runs rewrite it every 5 s.")
-@click.option("--create-resources", is_flag=True,
-              help="Create missing topics and subscriptions (streaming) instead of failing.")
-@click.option("--on-job-exit", type=click.Choice(["restart", "stop"]), default="restart",
-              show_default=True, help="Local streaming graph: restart a job that exits (with "
-              "backoff), or stop the whole graph with a non-zero exit.")
-@click.argument("ids", nargs=-1)
-def job_run(job_name, job_dir, config_file, overrides, templates, direct_runner, batch_input,
-            streaming, summary_json, create_resources, on_job_exit, ids) -> None:
+@run_options
+def job_run(**params) -> None:
     """Run the graph (or one job): batch over IDs, or streaming from Pub/Sub.
+
+    On Dataflow the command returns once the job is launched (its id and console URL printed),
+    or with job_config.blocking: true when it has finished.
 
     Exit status: 0 when the run finished (data problems are dead letters, counted in the
     summary); 1 on a configuration or infrastructure error (one line, before any work);
     3 when the run finished but some elements failed for infrastructure reasons (a rerun
     retries them)."""
+    _run(params)
+
+
+@job.command("deploy")
+@common_options
+@run_options
+@timeout_option
+def job_deploy(timeout_s: float, **params) -> None:
+    """Deploy on Dataflow: cancel what runs under the job's name and wait for it to end, then
+    run it; with --update, submit a replacement that takes over the running job's state
+    (renamed steps with --transform-name-mapping). Same options as `klio job run`."""
+    graph = load_config(params["job_dir"], params["config_file"], params["overrides"], params["templates"])
+    params["direct_runner"] = False
+    if not _on_dataflow(graph, params["job_name"], direct_runner=False):
+        raise KlioCommandError("klio job deploy runs on Dataflow: set pipeline_options.runner to "
+                               "DataflowRunner (e.g. -O pipeline_options.runner=DataflowRunner)")
+    selected = [graph.job(params["job_name"])] if params["job_name"] else list(graph.jobs)
+    if any(job.pipeline_options.get("dry_run") for job in selected):
+        click.echo("klio job deploy: dry run: nothing stopped")
+    elif not params["update"] and not _one_process_per_job(graph, params["job_name"], params["streaming"]):
+        stop_graph(graph, params["job_name"], drain=False, timeout_s=timeout_s, verb="deploy")
+    _run(params, graph)  # a streaming graph: one `klio job deploy --job NAME` per job
+
+
+def _on_dataflow(graph: GraphConfig, job_name: str | None, direct_runner: bool) -> bool:
+    from jobgraph.dataflow import is_dataflow_runner
+
+    job = graph.job(job_name) if job_name else graph.jobs[0]
+    return not direct_runner and is_dataflow_runner(str(job.pipeline_options.get("runner", "")))
+
+
+def _one_process_per_job(graph: GraphConfig, job_name: str | None, streaming: bool | None) -> bool:
+    """A streaming graph runs as one process per job (as Klio deploys it)."""
+    is_streaming = streaming if streaming is not None else graph.jobs[0].streaming
+    return is_streaming and job_name is None and len(graph.jobs) > 1
+
+
+def _update_options(update: bool, mapping: str | None) -> dict:
+    """Beam's update options from --update and --transform-name-mapping (usage errors: exit 2)."""
+    if mapping is not None and not update:
+        raise click.UsageError("--transform-name-mapping needs --update")
+    if not update:
+        return {}
+    try:
+        parsed = json.loads(mapping) if mapping else {}
+    except json.JSONDecodeError as exc:
+        raise click.UsageError(f"--transform-name-mapping is not JSON: {exc}") from None
+    if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+        raise click.UsageError('--transform-name-mapping: expected a JSON object {"old step name": '
+                               '"new step name", ...}')
+    return {"update": True, **({"transform_name_mapping": parsed} if parsed else {})}
+
+
+def _require_updatable(graph: GraphConfig, job_name: str | None, direct_runner: bool,
+                       streaming: bool | None) -> None:
+    """--update replaces a running streaming job on Dataflow; anything else is one line.
+    Checked here because Beam looks the job up forever when none of that name runs."""
+    from jobgraph import dataflow
+
+    job = graph.job(job_name) if job_name else graph.jobs[0]
+    if not _on_dataflow(graph, job_name, direct_runner):
+        raise KlioCommandError("--update replaces a job running on Dataflow: set "
+                               "pipeline_options.runner to DataflowRunner")
+    if not (job.streaming if streaming is None else streaming):
+        raise KlioCommandError("--update needs a streaming job (Dataflow updates streaming jobs only)")
+    name, where = dataflow.beam_job_name(graph, job_name), dataflow.target(job)
+    found = [j for _, j in dataflow.find_active([(where, name)])]
+    if not any(j.state in dataflow.UPDATABLE for j in found):
+        now = f" (it is {', '.join(j.state for j in found)})" if found else ""
+        raise KlioCommandError(f"no running Dataflow job named {name} in {where} to update{now}: "
+                               "run without --update")
+
+
+def _run(params: dict, graph: GraphConfig | None = None) -> None:
+    """`klio job run` (and the run of `klio job deploy`) with the command's parameters."""
+    job_name, ids, batch_input = params["job_name"], params["ids"], params["batch_input"]
     if batch_input and ids:
         raise click.UsageError("give either --batch-input FILE or IDs, not both")
-    graph = load_config(job_dir, config_file, overrides, templates)  # before Beam: config errors are quick
+    extra = _update_options(params["update"], params["transform_name_mapping"])
+    if graph is None:  # before Beam: config errors are quick
+        graph = load_config(params["job_dir"], params["config_file"], params["overrides"],
+                            params["templates"])
     from jobgraph.pipeline import run
+
+    if _one_process_per_job(graph, job_name, params["streaming"]):
+        _run_each_job(graph, restart=params["on_job_exit"] == "restart")
+        return
+    if extra:
+        _require_updatable(graph, job_name, params["direct_runner"], params["streaming"])
+    summary_json = params["summary_json"]
+    counters_path = summary_json.replace("{job}", job_name or "graph") if summary_json else None
+    summary = run(graph, job_name=job_name, streaming=params["streaming"],
+                  direct_runner=params["direct_runner"], ids=list(ids) if ids else None,
+                  ids_file=batch_input, counters_path=counters_path,
+                  create_resources=params["create_resources"], extra_options=extra)
+    _report(summary, graph, job_name)
+
+
+def _report(summary, graph: GraphConfig, job_name: str | None) -> None:
+    """What a run prints, and its exit status (README, Guarantees)."""
     from jobgraph.summary import print_summary
 
-    is_streaming = streaming if streaming is not None else graph.jobs[0].streaming
-    if is_streaming and job_name is None and len(graph.jobs) > 1:
-        _run_each_job(graph, restart=on_job_exit == "restart")
-        return
-    counters_path = summary_json.replace("{job}", job_name or "graph") if summary_json else None
-    summary = run(graph, job_name=job_name, streaming=streaming, direct_runner=direct_runner,
-                  ids=list(ids) if ids else None, ids_file=batch_input, counters_path=counters_path,
-                  create_resources=create_resources)
-    state = summary.state.rsplit(".", 1)[-1]
+    what, state = job_name or "the graph", summary.state.rsplit(".", 1)[-1]
     if summary.dry_run:
-        click.echo(f"klio job run: dry run of {job_name or 'the graph'}: translated, not submitted")
+        click.echo(f"klio job run: dry run of {what}: translated, not submitted")
+        return
+    if summary.job_id and not summary.waited:
+        click.echo(f"klio job run: {what} launched on Dataflow as job {summary.job_id} (state {state}); "
+                   "set job_config.blocking: true to wait for it")
+        click.echo(f"klio job run: console: {summary.console_url}")
         return
     if not summary.counters and state in ("RUNNING", "PENDING", "STARTING", "UNKNOWN"):
-        click.echo(f"klio job run: {job_name or 'the graph'} submitted (state {state}); "
+        click.echo(f"klio job run: {what} submitted (state {state}); "
                    "set job_config.blocking: true to wait for it")
         return
+    if summary.job_id:
+        click.echo(f"klio job run: {what} ran on Dataflow as job {summary.job_id}: {summary.console_url}")
     print_summary(summary, graph, job_name)
     if state != "DONE":
         raise KlioCommandError(f"pipeline ended in state {summary.state}")
@@ -161,8 +275,9 @@ def job_run(job_name, job_dir, config_file, overrides, templates, direct_runner,
 def _run_each_job(graph: GraphConfig, restart: bool) -> None:
     """Streaming graph: one pipeline per job, as Klio deploys them (and as Dataflow runs them).
 
-    Locally each runs in its own process (`klio job run --job NAME` with the same arguments),
-    supervised (jobgraph.supervise): a job that exits is restarted with backoff, or with
+    Locally each runs in its own process (the same command with `--job NAME`: `klio job run`,
+    or `klio job deploy`, which then stops and reruns that job), supervised
+    (jobgraph.supervise): a job that exits is restarted with backoff, or with
     `--on-job-exit stop` the graph stops with a non-zero exit. On Dataflow each submission
     returns once the job is launched. Ctrl-C/SIGTERM stop them all.
     """
@@ -283,8 +398,8 @@ def message_publish(job_name, job_dir, config_file, overrides, templates, force,
 
 
 def main() -> None:
-    # TensorFlow's start-up banner is noise on a command line; real errors still show.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Before click resolves a command group that imports TensorFlow (jobgraph/logs.py says why).
+    logs.configure()
     try:
         cli(standalone_mode=False)
     except click.exceptions.Abort:

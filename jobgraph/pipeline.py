@@ -14,19 +14,21 @@ import dataclasses
 import logging
 import os
 import threading
+import time
 from typing import Any, Callable
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from jobgraph import eventio, resources, storage
-from jobgraph.progress import close_all
+from jobgraph import dataflow, eventio, locations, resources, storage
+from jobgraph.progress import close_all, expect_totals
 from jobgraph.config import ConfigError, GraphConfig, JobConfig
 from jobgraph.entrypoint import entry_module
 from jobgraph.message import KlioMessage
 from jobgraph.steps import (DEAD_LETTER, INFRASTRUCTURE_REASONS, INPUT_MISSING, PASS_THRU,
                             CountDeadLetters, CountProcessed, RequestUpstream, RouteMessages,
                             local_counts)
+from jobgraph.summary import run_outcome, summary_document
 
 log = logging.getLogger("jobgraph")
 
@@ -140,6 +142,7 @@ def build(pipeline: beam.Pipeline, graph: GraphConfig, *, job_name: str | None, 
     track_receipts (streaming on the local runner): acknowledge each Pub/Sub message only once
     its results are published (jobgraph.receipts, jobgraph.local_acks)."""
     builder = _Builder(graph, streaming, run_id or eventio.new_run_id(), track_receipts)
+    expect_totals(graph, job_name, ids, ids_file, streaming)  # the progress bars' totals
     if streaming:
         jobs = [graph.job(job_name)] if job_name else list(graph.jobs)
         for job in jobs:
@@ -168,7 +171,7 @@ def pipeline_options(graph: GraphConfig, job_name: str | None, streaming: bool, 
     options = {k: v for k, v in job.pipeline_options.items()
                if v is not None and k not in _NON_BEAM_OPTIONS}
     options["streaming"] = streaming
-    options.setdefault("job_name", job.job_name if job_name else f"{job.job_name}-graph")
+    options["job_name"] = dataflow.beam_job_name(graph, job_name)  # stable: klio job stop finds it
     if direct_runner:
         # The plain DirectRunner first tries to download the Prism runner; name a local one:
         # the in-memory FnApiRunner for batch (it reports every counter), the bundle-based
@@ -216,6 +219,11 @@ class RunSummary:
     distributions: dict[str, dict[str, dict[str, float]]] = dataclasses.field(default_factory=dict)
     run_id: str = ""  # names the batch run's event and dead-letter files
     dry_run: bool = False  # translated only (pipeline_options.dry_run), nothing was submitted
+    job_id: str = ""  # the Dataflow job's id (remote runs)
+    console_url: str = ""  # its page in the Cloud console
+    waited: bool = True  # the run waited for the pipeline to finish (not: launched and returned)
+    elapsed_s: float = 0.0  # wall time of run(), seconds
+    files: dict[str, dict] = dataclasses.field(default_factory=dict)  # jobgraph.summary.run_files
 
     def infrastructure_failures(self) -> dict[str, int]:
         """job_name -> elements dead-lettered for infrastructure reasons (storage errors)."""
@@ -281,6 +289,7 @@ def run(graph: GraphConfig, *, job_name: str | None = None, streaming: bool | No
     Raises infra.InfrastructureError before building anything when a bucket, topic,
     subscription or credential the run needs is missing or unreachable.
     """
+    started = time.monotonic()
     job = graph.job(job_name) if job_name else graph.jobs[0]
     streaming = job.streaming if streaming is None else streaming
     if streaming and (ids is not None or ids_file is not None):
@@ -290,6 +299,9 @@ def run(graph: GraphConfig, *, job_name: str | None = None, streaming: bool | No
     dry_run = bool(options.get_all_options().get("dry_run"))
     if blocking is None:
         blocking = _is_local_runner(options) or job.blocking
+    if dataflow.is_dataflow_runner(_runner_name(options)):  # dry runs too: they check a deployment
+        locations.require_remote(graph, jobs_in_run(graph, job_name, streaming), streaming,
+                                 _runner_name(options), ids_file)
     if not dry_run:  # a dry run only translates the pipeline: no service is touched
         resources.preflight([job] if streaming and job_name else graph.jobs, streaming, create_resources)
     sweep_leftovers(graph)
@@ -316,10 +328,34 @@ def run(graph: GraphConfig, *, job_name: str | None = None, streaming: bool | No
             reporter.stop()
     summary = RunSummary(state=str(state), counters=collect_counters(result) if blocking else {},
                          distributions=collect_distributions(result) if blocking else {},
-                         run_id=run_id, dry_run=dry_run)
+                         run_id=run_id, dry_run=dry_run, waited=blocking, **_remote_job(result, options),
+                         **run_outcome(jobs_in_run(graph, job_name, streaming), run_id, started,
+                                       listed=blocking and not streaming and not dry_run))
     if counters_path:
         write_counters(counters_path, summary)
     return summary
+
+
+def jobs_in_run(graph: GraphConfig, job_name: str | None, streaming: bool) -> list[JobConfig]:
+    """The jobs whose stages a run builds: all, or the job, with its ancestors in batch (the
+    bottom-up fill runs them in the same pipeline)."""
+    if job_name is None:
+        return list(graph.jobs)
+    jobs = [graph.job(job_name)]
+    while not streaming and graph.parent(jobs[-1].job_name) is not None:
+        jobs.append(graph.parent(jobs[-1].job_name))
+    return jobs
+
+
+def _remote_job(result, options: PipelineOptions) -> dict:
+    """{"job_id", "console_url"} of a pipeline submitted to Dataflow, else {}."""
+    if not getattr(result, "has_job", False):  # local runners and dry runs have no remote job
+        return {}
+    from apache_beam.options.pipeline_options import GoogleCloudOptions
+
+    cloud = options.view_as(GoogleCloudOptions)
+    job_id = result.job_id()
+    return {"job_id": job_id, "console_url": dataflow.console_url(cloud.region, job_id, cloud.project)}
 
 
 def _runner_name(options: PipelineOptions) -> str:
@@ -353,8 +389,7 @@ def write_counters(path: str, summary: "RunSummary") -> None:
     """The counters as JSON, replaced atomically (a reader never sees half a file)."""
     import json
 
-    doc = {"state": summary.state, "run_id": summary.run_id, "counters": summary.counters,
-           "distributions": summary.distributions}
+    doc = summary_document(summary)  # the printed summary's fields
     storage.write_atomically(path, json.dumps(doc, indent=2, sort_keys=True).encode("utf-8"), output=False)
 
 

@@ -5,6 +5,7 @@ Config is parsed here, once, and handed down; errors become click errors with th
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
@@ -19,11 +20,29 @@ def _echo_json(obj) -> None:
     click.echo(json.dumps(obj, indent=1, allow_nan=False))
 
 
-def _config(path: str | None):
+@contextlib.contextmanager
+def _errors(plots: bool = False):
+    """Bad input or config, or a missing 'plots' extra: one click error line (exit code 1).
+    plots: the command draws charts; the extra is checked before any work."""
+    from model.classifier.plots import PlotsUnavailable, require
+
     try:
-        return load_config(path or builtin_config_path(DEFAULT_CONFIG))
+        if plots:
+            require()
+        yield
+    except PlotsUnavailable as exc:
+        raise click.ClickException(f"{exc} (or --no-plots)") from None
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+NO_PLOTS = click.option("--no-plots", is_flag=True,
+                        help="skip the PNG charts (they need the 'plots' extra: matplotlib)")
+
+
+def _config(path: str | None):
+    with _errors():
+        return load_config(path or builtin_config_path(DEFAULT_CONFIG))
 
 
 @click.group()
@@ -64,19 +83,20 @@ def describe(config_path: str | None) -> None:
               help="local output directory; training resumes if it holds a checkpoint")
 @click.option("--epochs", type=int, help="total epochs (default: train.epochs of the config)")
 @click.option("--verbose", is_flag=True)
-def train(config_path, train_data, validate_data, model_dir, epochs, verbose) -> None:
-    """Train (or resume) a model; writes the model directory."""
-    from model.classifier.train import train as run_train
+@NO_PLOTS
+def train(config_path, train_data, validate_data, model_dir, epochs, verbose, no_plots) -> None:
+    """Train (or resume) a model; writes the model directory, with training_curves.png (loss
+    and validation GAP@20 per epoch)."""
+    from model.classifier.train import train as run_train, write_training_plot
 
     config = _config(config_path)
-    try:
+    with _errors(plots=not no_plots):
         result = run_train(config, list(train_data), model_dir,
                            validate_data=list(validate_data) or None, epochs=epochs,
                            verbose=2 if verbose else 0)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        plot = None if no_plots else write_training_plot(model_dir, result.history, config.name)
     _echo_json({"model_dir": model_dir, "resumed_from_epoch": result.resumed_from_epoch,
-                "history": result.history})
+                "history": result.history, "plot": plot})
 
 
 @model.command()
@@ -87,28 +107,28 @@ def train(config_path, train_data, validate_data, model_dir, epochs, verbose) ->
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False, exists=True),
               help="labels [V, C] (.npy) for --predictions")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="write metrics.json, precision_coverage.csv and .png here")
+              help="write metrics.json, precision_coverage.csv, precision_coverage.png and "
+                   "pr_curves.png (per category) here")
 @click.option("--target-precision", default=0.8, show_default=True, type=float)
 @click.option("--top-k", default=20, show_default=True, type=int, help="k of GAP@k and mAP")
+@NO_PLOTS
 def evaluate(model_dir, data_patterns, predictions_path, labels_path, out_dir, target_precision,
-             top_k) -> None:
+             top_k, no_plots) -> None:
     """GAP@k, mAP, Hit@1, PERR, F1, coverage at the target precision (JSON on stdout)."""
     from model.classifier import evaluate as ev
 
-    try:
-        if predictions_path or labels_path:
-            if not (predictions_path and labels_path) or model_dir or data_patterns:
-                raise click.UsageError("use --predictions with --labels, or --model-dir with --data")
+    options = {"top_k": top_k, "target_precision": target_precision, "with_plots": not no_plots}
+    if predictions_path or labels_path:
+        if not (predictions_path and labels_path) or model_dir or data_patterns:
+            raise click.UsageError("use --predictions with --labels, or --model-dir with --data")
+        with _errors(plots=bool(out_dir) and not no_plots):
             predictions, labels = ev.load_arrays(predictions_path, labels_path)
-            result = ev.evaluate_arrays(predictions, labels, out_dir, top_k=top_k,
-                                        target_precision=target_precision)
-        else:
-            if not (model_dir and data_patterns):
-                raise click.UsageError("use --model-dir with --data, or --predictions with --labels")
-            result = ev.evaluate_model_dir(model_dir, list(data_patterns), out_dir, top_k=top_k,
-                                           target_precision=target_precision)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+            result = ev.evaluate_arrays(predictions, labels, out_dir, **options)
+    else:
+        if not (model_dir and data_patterns):
+            raise click.UsageError("use --model-dir with --data, or --predictions with --labels")
+        with _errors(plots=bool(out_dir) and not no_plots):
+            result = ev.evaluate_model_dir(model_dir, list(data_patterns), out_dir, **options)
     _echo_json(result)
 
 
@@ -119,14 +139,17 @@ def evaluate(model_dir, data_patterns, predictions_path, labels_path, out_dir, t
 @click.option("--target-precision", default=0.8, show_default=True, type=float)
 @click.option("--min-positives", default=1, show_default=True, type=int,
               help="classes with fewer validation positives are disabled")
-def calibrate(model_dir, data_patterns, target_precision, min_positives) -> None:
-    """Per-category thresholds at the target precision -> {model_dir}/thresholds.json."""
+@click.option("--plots-dir", default=None,
+              help="where the PNG charts go (default: the model directory, next to thresholds.json)")
+@NO_PLOTS
+def calibrate(model_dir, data_patterns, target_precision, min_positives, plots_dir, no_plots) -> None:
+    """Per-category thresholds at the target precision -> {model_dir}/thresholds.json, with
+    calibration_pr_curves.png and calibration_categories.png beside it (or in --plots-dir)."""
     from model.classifier.calibrate import calibrate_model_dir
 
-    try:
-        report = calibrate_model_dir(model_dir, list(data_patterns), target_precision, min_positives)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    with _errors(plots=not no_plots):
+        report = calibrate_model_dir(model_dir, list(data_patterns), target_precision, min_positives,
+                                     plots_dir=plots_dir, with_plots=not no_plots)
     for row in report["disabled"]:
         click.echo(f"disabled {row['index']} {row['id']} {row['name']}: {row['reason']}", err=True)
     _echo_json(report)
@@ -143,11 +166,9 @@ def synth(out_dir, videos, dim, encoding, shards, seed) -> None:
     """Write the synthetic YouTube-8M-format set (train / validate / test shards)."""
     from model.classifier.synthetic import SyntheticSpec, write_dataset
 
-    try:
+    with _errors():
         spec = SyntheticSpec(num_videos=videos, feature_size=dim, encoding=encoding, seed=seed)
         files = write_dataset(out_dir, spec, shards=shards)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
     _echo_json({"out": out_dir, "classes": spec.num_classes, "kinds": list(spec.class_kinds),
                 "files": files})
 

@@ -9,15 +9,20 @@ exists), the labels file to write at `output_path`. Upload metadata for the meta
 comes from the message payload (the upload event's JSON), else as video-features stored it with
 the features, else a sidecar `{metadata_location}/{id}.json`; missing metadata is "unknown";
 present but unusable metadata (too large, too deep, not an object, not a regular file) is a
-`bad-metadata` dead letter. Labels file (written atomically):
-{video_id, model: {name, version}, taxonomy, labels: [{id, name, tier_path, score, source}],
- top_k: [{id, name, score}], frames_used, metadata_source, created_at}.
+`bad-metadata` dead letter. Labels file (written atomically; README "Labels file"):
+{schema_version: 2, video_id, model: {name, version}, taxonomy,
+ features: {embedder: {name, version, backend, precision, seeded_weights}, sampling, pca[, note]},
+ labels: [{id, name, tier_path, score, threshold, source[, textual_score]}],
+ top_k: [{id, name, score}], frames_used, metadata_source, created_at}
+model.version: sha256 of the weights, thresholds and categories files (first 12 hex digits);
+scores and thresholds rounded to 4 decimal places after thresholding.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime
 import json
+import numbers
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -31,6 +36,10 @@ from transforms.upload_metadata import (BadMetadata, as_duration, clean_metadata
                                         metadata_from_sidecar, read_small_json, sidecar_path)
 
 NAMESPACE = "video_iab"
+LABELS_SCHEMA_VERSION = 2  # bump on any change a reader of the labels file must know about
+SCORE_DECIMALS = 4  # enough to read against a threshold, without float32 noise; applied after thresholding
+SEEDED_NOTE = ("features from seeded (random) embedder weights: a demo's; these labels say "
+               "nothing about real videos")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +82,8 @@ class ReadFeatures(beam.DoFn):
             if duration is not None:
                 metadata["duration"] = duration
         Metrics.counter(NAMESPACE, f"metadata-{source}").inc()
-        yield task, VideoInput(task.element_id, features.frames, features.num_frames, metadata, source)
+        yield task, VideoInput(task.element_id, features.frames, features.num_frames, metadata, source,
+                               feature_provenance(features.context))
 
     @staticmethod
     def _features(path: str):
@@ -117,10 +127,39 @@ def merge_textual(labels: list[dict], textual: list[dict]) -> list[dict]:
     return sorted(merged.values(), key=lambda x: -(finite_number(x.get("score")) or 0.0))
 
 
+def feature_provenance(context: dict) -> dict:
+    """The labels file's `features`: the embedder, weights, sampling and PCA a feature file's
+    context records (model/features/codec.py); a seeded embedder's features are marked."""
+    version = context.get("embedder_version")
+    seeded = ";seeded:" in str(version or "")
+    embedder = {"name": context.get("embedder_name"), "version": version,
+                "backend": context.get("embedder_backend"),
+                "precision": context.get("embedder_precision"), "seeded_weights": seeded}
+    out = {"embedder": embedder, "sampling": context.get("sampling"), "pca": context.get("pca")}
+    if seeded:
+        out["note"] = SEEDED_NOTE
+    return out
+
+
+def _rounded(value):
+    """A score as the labels file shows it: 4 decimal places (None and non-numbers kept)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return value
+    return round(float(value), SCORE_DECIMALS)
+
+
+def _rounded_items(items: list[dict], keys: tuple[str, ...]) -> list[dict]:
+    return [{**item, **{k: _rounded(item[k]) for k in keys if k in item}} for item in items]
+
+
 def labels_document(item: VideoInput, prediction: dict, labels: list[dict]) -> dict:
-    """The labels file's content (module docstring)."""
-    return {"video_id": item.video_id, "model": prediction["model"], "taxonomy": prediction["taxonomy"],
-            "labels": labels, "top_k": prediction["top_k"], "frames_used": int(item.num_frames),
+    """The labels file's content (module docstring; README "Labels file"). `labels` have
+    passed their thresholds on the model's own scores: rounding comes after."""
+    return {"schema_version": LABELS_SCHEMA_VERSION, "video_id": item.video_id,
+            "model": prediction["model"], "taxonomy": prediction["taxonomy"],
+            "features": item.features or feature_provenance({}),
+            "labels": _rounded_items(labels, ("score", "threshold", "textual_score")),
+            "top_k": _rounded_items(prediction["top_k"], ("score",)), "frames_used": int(item.num_frames),
             "metadata_source": item.metadata_source,
             "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat()}
 

@@ -25,6 +25,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from jobgraph.config import ConfigError, JobConfig, validate_settings
+from jobgraph.locations import Location
 from jobgraph.schema import Section, invalid
 
 # `decode:` with no value means the defaults.
@@ -75,16 +76,16 @@ class FeaturesSettings(Section):
 
     decode: Annotated[DecodeSettings, _DEFAULTS_IF_NULL] = Field(default_factory=DecodeSettings)
     embedder: Annotated[EmbedderSettings, _DEFAULTS_IF_NULL] = Field(default_factory=EmbedderSettings)
-    pca: str | None = Field(None, min_length=1, description="a PCA .npz file, or null for 2048-d features")
+    pca: Location | None = Field(None, min_length=1, description="a PCA .npz file, or null for 2048-d features")
     decode_ahead: int = Field(0, ge=0, description="an integer >= 0")
 
 
 class ClassifySettings(Section):
     """video-iab's own keys."""
 
-    model_dir: str = Field(min_length=1, description="a model directory (local or gs://)")
-    metadata_location: str | None = None
-    textual_location: str | None = None
+    model_dir: Location = Field(min_length=1, description="a model directory (local or gs://)")
+    metadata_location: Location | None = None
+    textual_location: Location | None = None
     top_k: int = Field(20, ge=1, description="a positive integer")
 
 

@@ -9,7 +9,8 @@ from typing import Any, Sequence
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.ml.inference.base import ModelHandler
+
+from model.inference_base import ModelHandler  # Beam's, with its memory-use check mended
 
 DEFAULT_TAXONOMY = "IAB Content Taxonomy 3.0"
 
@@ -17,13 +18,16 @@ DEFAULT_TAXONOMY = "IAB Content Taxonomy 3.0"
 @dataclasses.dataclass(frozen=True)
 class VideoInput:
     """One video ready for the classifier. frames: float32[T, D]; metadata: upload metadata
-    (model.features.codec.METADATA_KEYS); metadata_source: "payload" | "sidecar" | "unknown"."""
+    (model.features.codec.METADATA_KEYS); metadata_source: "payload" | "sidecar" | "unknown";
+    features: where the frame features came from (the feature file's embedder, sampling and
+    PCA, as the labels file records them), {} when unknown."""
 
     video_id: str
     frames: np.ndarray
     num_frames: int
     metadata: dict
     metadata_source: str
+    features: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -34,20 +38,27 @@ class LoadedModel:
     taxonomy: str
 
 
-def _weights_version(model_dir: str) -> str:
-    """The first 12 hex digits of the weights file's sha256: the labels' model version."""
+def model_version(model_dir: str) -> str:
+    """The labels' model version: the first 12 hex digits of the sha256 of the weights,
+    thresholds and categories files' bytes, in that order (`cat model.weights.h5
+    thresholds.json categories.json | sha256sum`), so a recalibration changes it too."""
     from model.classifier import artifacts
 
-    path = artifacts.join(model_dir, artifacts.WEIGHTS_FILE)
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-        return hashlib.sha256(fh.read()).hexdigest()[:12]
+    digest = hashlib.sha256()  # what a label depends on besides the code and the config
+    for name in (artifacts.WEIGHTS_FILE, artifacts.THRESHOLDS_FILE, artifacts.CATEGORIES_FILE):
+        with FileSystems.open(artifacts.join(model_dir, name),
+                              compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:12]
 
 
 class ClassifierHandler(ModelHandler[tuple[Any, VideoInput], tuple[Any, VideoInput, dict], LoadedModel]):
     """RunInference handler: (key, VideoInput) -> (key, VideoInput, prediction).
 
-    prediction: {"labels": [{id, name, tier_path, score}] passing the shipped per-category
-    thresholds, "top_k": [{id, name, score}], "model": {name, version}, "taxonomy": str}.
+    prediction: {"labels": [{id, name, tier_path, score, threshold}] passing the shipped
+    per-category thresholds, "top_k": [{id, name, score}], "model": {name, version}
+    (`model_version`), "taxonomy": str}; scores are the model's float32 values, unrounded.
     The key is opaque: it travels with the video.
     """
 
@@ -62,7 +73,7 @@ class ClassifierHandler(ModelHandler[tuple[Any, VideoInput], tuple[Any, VideoInp
 
         classifier = load_classifier(self.model_dir)
         taxonomy = classifier.thresholds_info.get("taxonomy") or DEFAULT_TAXONOMY
-        return LoadedModel(classifier, classifier.config.name, _weights_version(self.model_dir), str(taxonomy))
+        return LoadedModel(classifier, classifier.config.name, model_version(self.model_dir), str(taxonomy))
 
     def run_inference(self, batch: Sequence[tuple[Any, VideoInput]], model: LoadedModel,
                       inference_args=None):

@@ -2,7 +2,7 @@
 
     clf = load_classifier("gs://bucket/models/iab-v3")      # or a local directory
     scores = clf.predict(frames, num_frames, metadata)        # float32[B, C]
-    clf.labels_for(scores[0])                                 # [{id, name, tier_path, score}]
+    clf.labels_for(scores[0])                     # [{id, name, tier_path, score, threshold}]
 
 Load once per process (e.g. in a RunInference ModelHandler's load_model); `predict` is
 thread-compatible and batched.
@@ -98,7 +98,8 @@ class Classifier:
         return np.concatenate(out).astype(np.float32)
 
     def labels_for(self, scores: np.ndarray) -> list[dict]:
-        """Labels passing their class threshold, best first: [{id, name, tier_path, score}].
+        """Labels passing their class threshold, best first: [{id, name, tier_path, score,
+        threshold}] (threshold: the class's own, which the score met).
 
         scores: float32[C] for one video.
         """
@@ -108,7 +109,8 @@ class Classifier:
         passing = np.flatnonzero(scores >= self.thresholds)
         passing = passing[np.argsort(-scores[passing], kind="stable")]
         return [{"id": self.categories[i].id, "name": self.categories[i].name,
-                 "tier_path": list(self.categories[i].tier_path), "score": float(scores[i])}
+                 "tier_path": list(self.categories[i].tier_path), "score": float(scores[i]),
+                 "threshold": float(self.thresholds[i])}
                 for i in passing]
 
     def top_k(self, scores: np.ndarray, k: int = 20) -> list[dict]:

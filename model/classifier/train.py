@@ -8,12 +8,14 @@ lr * decay_rate^floor(examples / decay_examples), L2 on the logistic head only.
 Checkpoints: after every epoch the full model with its optimizer state goes to
 {model_dir}/checkpoints/last.keras and the epoch to state.json. Training again into the same
 directory resumes from there, and refuses (ResumeMismatchError) when the stored config differs
-from the requested one in anything but train.epochs.
+from the requested one in anything but train.epochs. `write_training_plot` draws history.json
+(loss, validation GAP@20 per epoch) into {model_dir}/training_curves.png (`klio model train`).
 """
 from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -27,6 +29,7 @@ from model.classifier.nextvlad import build_model
 from model.taxonomy import model_categories
 
 CHECKPOINT_FILE = "last.keras"
+CURVES_PNG = "training_curves.png"  # loss and validation GAP per epoch, next to history.json
 STATE_FILE = "state.json"
 LOSS_EPSILON = 1e-8
 
@@ -170,8 +173,12 @@ def train(config: ModelConfig, train_data: Sequence[str], model_dir: str, *,
             data.make_dataset(train_data, config, config.train.batch_size, shuffle=True,
                               seed=config.train.seed + done), config)
         saver = _Checkpoint(model_dir, history, validation)
-        model.fit(dataset, epochs=epochs, initial_epoch=done, verbose=verbose, shuffle=False,
-                  callbacks=[keras.callbacks.TerminateOnNaN(), saver])
+        with warnings.catch_warnings():
+            # Keras says "input ran out of data" when an epoch ends a dataset of
+            # unknown length (ours: read from TFRecords); nothing is cut short.
+            warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
+            model.fit(dataset, epochs=epochs, initial_epoch=done, verbose=verbose, shuffle=False,
+                      callbacks=[keras.callbacks.TerminateOnNaN(), saver])
         if saver.diverged_at is not None:
             raise ValueError(f"training diverged (non-finite loss) in epoch {saver.diverged_at}; "
                              f"lower train.learning_rate; the last good checkpoint is kept")
@@ -191,3 +198,13 @@ def save_model_files(model: keras.Model, config: ModelConfig, model_dir: str,
     if reset_thresholds or not os.path.exists(thresholds_path):
         artifacts.write_json(thresholds_path, artifacts.thresholds_document(
             categories, np.full(config.num_classes, config.default_threshold), calibrated=False))
+
+
+def write_training_plot(model_dir: str, history: list[dict], title: str = "") -> str:
+    """{model_dir}/training_curves.png: loss and validation GAP@20 per epoch of `history`
+    (TrainResult.history, the rows of history.json); returns its path."""
+    from model.classifier import plots
+
+    path = os.path.join(model_dir, CURVES_PNG)
+    plots.training_curves(history, path, title)
+    return path

@@ -161,5 +161,5 @@ def _spec(name: str) -> tuple[str, str]:
 
 
 def _key_parts(name: str) -> list[str]:
-    return [name, CONVERSION_VERSION, _version("openvino"), _version("nncf"), _version("tensorflow-cpu"),
-            _version("keras")]
+    # Not NNCF's version: workers lack the 'convert' extra yet must find the baked conversion.
+    return [name, CONVERSION_VERSION, _version("openvino"), _version("tensorflow-cpu"), _version("keras")]

@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from apache_beam.ml.inference.base import ModelHandler
 
 from model.embedding.backends import create_backend
 from model.embedding.config import EmbedderConfig
 from model.embedding.constants import DIM, Features, Frames
 from model.embedding.embedder import Embedder
 from model.embedding.inception import build_inception, weights_source_key
+from model.inference_base import ModelHandler  # Beam's, with its memory-use check mended
 
 
 @dataclasses.dataclass(frozen=True)

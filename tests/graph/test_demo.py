@@ -38,6 +38,11 @@ def test_demo_run_labels_every_video_with_its_true_category(tmp_path):
         truth = manifest["videos"][vid]
         assert doc["video_id"] == vid and doc["frames_used"] >= 1
         assert doc["model"]["name"] == "demo-nextvlad"
+        assert doc["schema_version"] == 2 and len(doc["model"]["version"]) == 12
+        embedder = doc["features"]["embedder"]
+        assert embedder["seeded_weights"] is True and ";seeded:" in embedder["version"]  # a demo's
+        assert "demo" in doc["features"]["note"] and doc["features"]["pca"]
+        assert all(x["score"] >= x["threshold"] for x in doc["labels"])
         assert doc["metadata_source"] == ("sidecar" if truth["metadata_sidecar"] else "unknown")
         ids = [label["id"] for label in doc["labels"]]
         correct.append(truth["category_id"] in ids)
@@ -48,6 +53,13 @@ def test_demo_run_labels_every_video_with_its_true_category(tmp_path):
     assert extra <= len(videos) * (1 - MIN_CORRECT), f"{extra} wrong labels in total"
     for job in ("video-features", "video-iab"):
         assert dead_letters(os.path.join(out, "dead-letter", job)) == []
+
+    # stderr: no start-up noise (README "Run summary"): Beam's false "Resource module is not
+    # available", the empty dead-letter sinks' "No shards found", any line twice in a row
+    assert "Resource module is not available" not in proc.stderr, proc.stderr[-3000:]
+    assert "No shards found" not in proc.stderr, proc.stderr[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert not [a for a, b in zip(lines, lines[1:]) if a == b], proc.stderr[-3000:]
 
     # stdout: the runtime's summary table first, then the labels table naming every video
     text = proc.stdout

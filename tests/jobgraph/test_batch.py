@@ -4,6 +4,8 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
+import time
 
 import pytest
 
@@ -114,13 +116,87 @@ def test_cli_errors_are_one_line_and_non_zero(tmp_path, argv, needle):
         "Usage" in proc.stderr
 
 
+def _final_bars(stderr: str) -> dict[str, str]:
+    """job -> the last state its tqdm bar drew: "done/total" (or "done" without a total) and
+    the postfix, e.g. {"toy-upper": "4/4 1 dead-lettered"}."""
+    final = {}
+    for part in stderr.replace("\r", "\n").splitlines():
+        match = re.match(r"(toy-upper|toy-count):.*?(\d+(?:/\d+)?)(?: elements)? \[[^,\]]*(?:,[^,\]]*)?(?:, (.*))?\]", part)
+        if match:
+            final[match.group(1)] = " ".join(x for x in (match.group(2), match.group(3)) if x)
+    return final
+
+
 def test_batch_run_shows_a_progress_bar_per_job(tmp_path):
     root = toygraph.make_root(tmp_path, ["p1", "p2", "p3"])
     args = ["-c", toygraph.config_copy(tmp_path), *toygraph.template_args(root)]
     proc = toygraph.klio("job", "run", "--direct-runner", *args, "p1", "p2", "p3", env={"KLIO_PROGRESS": "1"})
-    final = {}
-    for part in proc.stderr.replace("\r", "\n").splitlines():
-        if part.startswith(("toy-upper:", "toy-count:")):
-            job, rest = part.split(":", 1)
-            final[job] = rest.split("elements")[0].strip()
-    assert final == {"toy-upper": "3", "toy-count": "3"}, proc.stderr[-2000:]
+    assert _final_bars(proc.stderr) == {"toy-upper": "3/3", "toy-count": "3/3"}, proc.stderr[-2000:]
+
+
+def test_progress_totals_count_the_id_file_and_dead_letters_finish_the_bar(tmp_path):
+    """An ID file is countable: each bar has a total (blank lines are no elements), and an
+    element dead-lettered upstream leaves the totals after it, so every bar ends full."""
+    root = toygraph.make_root(tmp_path, ["q1", "q2", "boom"])
+    with open(f"{root}/in/boom.txt", "w") as fh:
+        fh.write("please FAIL\n")
+    (tmp_path / "ids.txt").write_bytes(b"\xef\xbb\xbfq1\n\nq2\n  \nboom\nq1\n")  # BOM, blanks, a repeat
+    args = ["-c", toygraph.config_copy(tmp_path), *toygraph.template_args(root)]
+    proc = toygraph.klio("job", "run", "--direct-runner", *args, "--batch-input", str(tmp_path / "ids.txt"),
+                         env={"KLIO_PROGRESS": "1"})
+    assert _final_bars(proc.stderr) == {"toy-upper": "4/4 1 dead-lettered", "toy-count": "3/3"}, \
+        proc.stderr[-2000:]
+
+
+def test_summary_has_the_time_the_rate_and_this_runs_files(tmp_path):
+    """stdout and --summary-json: wall time, elements per hour per job, the run ID, and the
+    paths of this run's outputs, event files and dead-letter files (named after the run ID)."""
+    root = toygraph.make_root(tmp_path, ["s1", "s2", "boom"])
+    with open(f"{root}/in/boom.txt", "w") as fh:
+        fh.write("please FAIL\n")
+    args = ["-c", toygraph.config_copy(tmp_path), *toygraph.template_args(root)]
+    summary_path = tmp_path / "summary.json"
+    started = time.monotonic()
+    proc = toygraph.klio("job", "run", "--direct-runner", *args, "--summary-json", str(summary_path))
+    wall = time.monotonic() - started
+    doc = json.loads(summary_path.read_text())
+    run_id = doc["run_id"]
+    assert 0 < doc["elapsed_s"] < wall
+    assert doc["elements_per_hour"]["toy-upper"] == pytest.approx(2 * 3600 / doc["elapsed_s"], rel=0.01)
+    assert doc["elements_per_hour"]["toy-count"] == pytest.approx(2 * 3600 / doc["elapsed_s"], rel=0.01)
+    files = doc["files"]
+    assert files["toy-upper"]["outputs"] == f"{root}/mid/*.txt"
+    assert files["toy-count"]["outputs"] == f"{root}/out/*.json"
+    for job in ("toy-upper", "toy-count"):
+        [events] = files[job]["events"]
+        assert events.startswith(f"{root}/events/{job}/{run_id}-") and os.path.exists(events)
+    [letters] = files["toy-upper"]["dead_letters"]
+    assert letters.startswith(f"{root}/dead-letter/toy-upper/{run_id}-") and letters.endswith(".jsonl")
+    assert [d.element for d in dead_letters(root, "toy-upper")] == ["boom"]
+    assert files["toy-count"]["dead_letters"] == []
+
+    out = proc.stdout
+    assert re.search(r"processed per hour\s*│\s*[\d,]+\s*│\s*[\d,]+\s*│", out), out
+    assert re.search(rf"run {re.escape(run_id)}: \d+m \d\ds wall time", out), out
+    assert f"toy-upper: outputs {root}/mid/*.txt; events {root}/events/toy-upper/{run_id}-" in out.replace("\n", "")
+    assert "No shards found" not in proc.stderr  # no dead letters for toy-count is a clean run
+
+
+def test_two_consecutive_runs_each_keep_their_own_event_files(tmp_path):
+    """A second run (here one job alone) adds its event files beside the first run's: no run
+    overwrites or empties another's, and a run without dead letters writes no dead-letter file."""
+    root = toygraph.make_root(tmp_path, ["e1", "e2"])
+    args = ["-c", toygraph.config_copy(tmp_path), *toygraph.template_args(root)]
+    run_batch(args, tmp_path)
+    first = {job: sorted(glob.glob(f"{root}/events/{job}/*")) for job in ("toy-upper", "toy-count")}
+    contents = {path: open(path).read() for paths in first.values() for path in paths}
+    assert all(len(paths) == 1 for paths in first.values()) and all(contents.values()), first
+    run_batch([*args, "--job", "toy-count", "-O", "toy-count:job_config.data.outputs.0.force=true"],
+              tmp_path, "e1", "e2")
+    second = sorted(glob.glob(f"{root}/events/toy-count/*"))
+    assert len(second) == 2 and first["toy-count"][0] in second
+    assert set(first["toy-upper"]) <= set(glob.glob(f"{root}/events/toy-upper/*"))
+    assert {path: open(path).read() for paths in first.values() for path in paths} == contents
+    new = [path for path in second if path not in first["toy-count"]][0]
+    assert sorted(open(new).read().split()) == ["e1", "e2"]
+    assert not glob.glob(f"{root}/dead-letter/*/*.jsonl")

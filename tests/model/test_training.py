@@ -106,7 +106,8 @@ def test_model_directory_loads_and_serves(trained):
     labels = classifier.labels_for(scores[0])
     assert labels and all(row["score"] >= 0.5 for row in labels)  # default threshold 0.5
     assert [row["score"] for row in labels] == sorted((row["score"] for row in labels), reverse=True)
-    assert set(labels[0]) == {"id", "name", "tier_path", "score"}
+    assert set(labels[0]) == {"id", "name", "tier_path", "score", "threshold"}
+    assert all(row["threshold"] == 0.5 for row in labels)  # the class's own, here the default
     with pytest.raises(ValueError, match="frames"):
         classifier.predict(test["rgb"][:2, :, :10], counts[:2])
 
