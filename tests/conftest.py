@@ -7,6 +7,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # Keras would download ImageNet weights into ~/.keras; tests never ask for them.
 os.environ.setdefault("KERAS_HOME", os.path.join(os.path.dirname(__file__), "..", ".cache", "keras"))
+# Converted classifiers go to the repository's cache, not the user's (entries are keyed by content).
+os.environ.setdefault("VIDEO_IAB_CACHE", os.path.join(os.path.dirname(__file__), "..", ".cache", "video-iab"))
 
 
 def _preseed_beam_credentials() -> None:

@@ -10,7 +10,7 @@ comes from the message payload (the upload event's JSON), else as video-features
 the features, else a sidecar `{metadata_location}/{id}.json`; missing metadata is "unknown";
 present but unusable metadata (too large, too deep, not an object, not a regular file) is a
 `bad-metadata` dead letter. Labels file (written atomically; README "Labels file"):
-{schema_version: 2, video_id, model: {name, version}, taxonomy,
+{schema_version: 2, video_id, model: {name, version, backend}, taxonomy,
  features: {embedder: {name, version, backend, precision, seeded_weights}, sampling, pca[, note]},
  labels: [{id, name, tier_path, score, threshold, source[, textual_score]}],
  top_k: [{id, name, score}], frames_used, metadata_source, created_at}
@@ -50,6 +50,8 @@ class ClassifyConfig:
     textual_location: str | None = None
     top_k: int = 20
     max_batch_videos: int = 32
+    backend: str = "openvino"  # the classifier's runtime (model/classifier/backends.py)
+    cache_dir: str | None = None  # its conversion cache; None: the default one
 
 
 def _failed(config: ClassifyConfig, element: str, stage: str, exc: BaseException, reason: str | None = None):
@@ -223,7 +225,7 @@ class ClassifyVideos(beam.PTransform):
         cfg = self.config
         chain = StepChain(cfg.job_name, NAMESPACE)
         read = chain.par_do(tasks, "read features", ReadFeatures(cfg)).main
-        handler = ClassifierHandler(cfg.model_dir, cfg.max_batch_videos, cfg.top_k)
+        handler = ClassifierHandler(cfg.model_dir, cfg.max_batch_videos, cfg.top_k, cfg.backend, cfg.cache_dir)
         scored = chain.run_inference(read, "classify", handler, "classify", "classify-error", _task_id)
         written = chain.par_do(scored, "write labels", WriteLabels(cfg)).main
         return {"main": written, "dead_letter": chain.dead_letters()}

@@ -13,6 +13,8 @@ video-features:
   decode_ahead: 0 (videos decoded ahead in a helper process; transforms.extract.FeaturesConfig)
 video-iab:
   model_dir: PATH (local or gs://)
+  classifier: {backend: openvino|keras, cache_dir: PATH or null (the conversion cache; null:
+    $VIDEO_IAB_CACHE, else ~/.cache/video-iab)}
   metadata_location: PATH or null (sidecar {id}.json upload metadata)
   textual_location: PATH or null (a textual model's {id}.json labels, merged as a union)
   top_k: 20
@@ -80,10 +82,18 @@ class FeaturesSettings(Section):
     decode_ahead: int = Field(0, ge=0, description="an integer >= 0")
 
 
+class ClassifierSettings(Section):
+    """The classifier's runtime: OpenVINO (no TensorFlow in workers once converted) or Keras."""
+
+    backend: Literal["openvino", "keras"] = "openvino"
+    cache_dir: str | None = Field(None, min_length=1, description="a local directory for converted models")
+
+
 class ClassifySettings(Section):
     """video-iab's own keys."""
 
     model_dir: Location = Field(min_length=1, description="a model directory (local or gs://)")
+    classifier: Annotated[ClassifierSettings, _DEFAULTS_IF_NULL] = Field(default_factory=ClassifierSettings)
     metadata_location: Location | None = None
     textual_location: Location | None = None
     top_k: int = Field(20, ge=1, description="a positive integer")
@@ -159,4 +169,5 @@ def classify_config(job: JobConfig):
     return ClassifyConfig(
         job_name=job.job_name, model_dir=model_dir,
         metadata_location=_path(job, settings.metadata_location),
-        textual_location=_path(job, settings.textual_location), top_k=settings.top_k)
+        textual_location=_path(job, settings.textual_location), top_k=settings.top_k,
+        backend=settings.classifier.backend, cache_dir=_path(job, settings.classifier.cache_dir))

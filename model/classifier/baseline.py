@@ -10,7 +10,8 @@ import keras
 from keras import layers, ops
 
 from model.classifier.config import ModelConfig
-from model.classifier.nextvlad import METADATA, NUM_FRAMES, RGB, model_inputs
+from model.classifier.config import METADATA, NUM_FRAMES, RGB
+from model.classifier.nextvlad import model_inputs
 
 
 @keras.saving.register_keras_serializable(package="video_iab")

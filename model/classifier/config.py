@@ -32,6 +32,10 @@ import yaml
 CONFIG_FILE = "config.yaml"
 
 
+# Input names of the model (and keys of the tf.data elements fed to it).
+RGB, AUDIO, NUM_FRAMES, METADATA = "rgb", "audio", "num_frames", "metadata"
+
+
 @dataclass(frozen=True)
 class StreamConfig:
     """One NeXtVLAD stream (video or audio): input dim N, clusters K, groups G, expansion lambda."""
@@ -186,6 +190,16 @@ class ModelConfig:
     @property
     def metadata_enabled(self) -> bool:
         return self.metadata is not None and self.metadata.enabled
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """Names of the model's inputs, in order: rgb, num_frames[, audio][, metadata]."""
+        names = [RGB, NUM_FRAMES]
+        if self.audio is not None:
+            names.append(AUDIO)
+        if self.metadata_enabled:
+            names.append(METADATA)
+        return tuple(names)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-YAML form (tuples become lists)."""

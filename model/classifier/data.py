@@ -18,9 +18,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from model.classifier.config import ModelConfig
+from model.classifier.config import AUDIO, METADATA, NUM_FRAMES, RGB, ModelConfig
 from model.classifier.metadata import MetadataEncoder
-from model.classifier.nextvlad import AUDIO, METADATA, NUM_FRAMES, RGB, model_input_names
 from model.features.codec import METADATA_CONTEXT, tfrecord_frame
 from model.features.pca import dequantize
 
@@ -161,7 +160,7 @@ def make_dataset(patterns: Sequence[str] | str, config: ModelConfig, batch_size:
 
 def for_keras(dataset: tf.data.Dataset, config: ModelConfig) -> tf.data.Dataset:
     """(inputs dict, labels float32[B, C]) pairs for Model.fit / predict."""
-    names = model_input_names(config)
+    names = config.input_names
     return dataset.map(lambda e: ({k: e[k] for k in names}, e[LABELS]))
 
 

@@ -37,6 +37,12 @@ class LoadedModel:
     version: str
     taxonomy: str
 
+    @property
+    def provenance(self) -> dict:
+        """The labels' `model`: {name, version, backend}."""
+        return {"name": self.name, "version": self.version,
+                "backend": self.classifier.runtime.get("backend")}
+
 
 def model_version(model_dir: str) -> str:
     """The labels' model version: the first 12 hex digits of the sha256 of the weights,
@@ -57,21 +63,26 @@ class ClassifierHandler(ModelHandler[tuple[Any, VideoInput], tuple[Any, VideoInp
     """RunInference handler: (key, VideoInput) -> (key, VideoInput, prediction).
 
     prediction: {"labels": [{id, name, tier_path, score, threshold}] passing the shipped
-    per-category thresholds, "top_k": [{id, name, score}], "model": {name, version}
-    (`model_version`), "taxonomy": str}; scores are the model's float32 values, unrounded.
-    The key is opaque: it travels with the video.
+    per-category thresholds, "top_k": [{id, name, score}], "model": {name, version
+    (`model_version`), backend}, "taxonomy": str}; scores are the model's float32 values,
+    unrounded. The key is opaque: it travels with the video.
+    backend: "openvino" (converted once into `cache_dir`; no TensorFlow in the worker when the
+    cache is warm) or "keras" (model/classifier/backends.py).
     """
 
-    def __init__(self, model_dir: str, max_batch_videos: int = 32, top_k: int = 20):
+    def __init__(self, model_dir: str, max_batch_videos: int = 32, top_k: int = 20,
+                 backend: str = "openvino", cache_dir: str | None = None):
         super().__init__()
         self.model_dir = model_dir
         self.max_batch_videos = max_batch_videos
         self.top_k = top_k
+        self.backend = backend
+        self.cache_dir = cache_dir
 
     def load_model(self) -> LoadedModel:
         from model.classifier.serving import load_classifier
 
-        classifier = load_classifier(self.model_dir)
+        classifier = load_classifier(self.model_dir, backend=self.backend, cache_dir=self.cache_dir)
         taxonomy = classifier.thresholds_info.get("taxonomy") or DEFAULT_TAXONOMY
         return LoadedModel(classifier, classifier.config.name, model_version(self.model_dir), str(taxonomy))
 
@@ -86,7 +97,7 @@ class ClassifierHandler(ModelHandler[tuple[Any, VideoInput], tuple[Any, VideoInp
         scores = clf.predict(frames, np.array([i.num_frames for i in inputs]),
                              [i.metadata or None for i in inputs])
         return [(key, item, {"labels": clf.labels_for(score), "top_k": clf.top_k(score, self.top_k),
-                             "model": {"name": model.name, "version": model.version},
+                             "model": model.provenance,
                              "taxonomy": model.taxonomy})
                 for (key, item), score in zip(batch, scores)]
 

@@ -16,10 +16,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from model.classifier.config import ModelConfig, StreamConfig
-
-# Input names of the Keras model (and keys of the tf.data elements fed to it).
-RGB, AUDIO, NUM_FRAMES, METADATA = "rgb", "audio", "num_frames", "metadata"
+from model.classifier.config import AUDIO, METADATA, NUM_FRAMES, RGB, ModelConfig, StreamConfig
 
 
 def _initializer(seed: int | None) -> keras.initializers.Initializer:
@@ -176,16 +173,6 @@ def model_inputs(config: ModelConfig) -> dict[str, keras.KerasTensor]:
     if config.metadata_enabled:
         inputs[METADATA] = keras.Input((config.metadata.width,), name=METADATA)
     return inputs
-
-
-def model_input_names(config: ModelConfig) -> tuple[str, ...]:
-    """Names of the inputs `build_model(config)` takes, in order."""
-    names = [RGB, NUM_FRAMES]
-    if config.audio is not None:
-        names.append(AUDIO)
-    if config.metadata_enabled:
-        names.append(METADATA)
-    return tuple(names)
 
 
 def build_model(config: ModelConfig, seed: int | None = None) -> keras.Model:

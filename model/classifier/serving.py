@@ -5,7 +5,8 @@
     clf.labels_for(scores[0])                     # [{id, name, tier_path, score, threshold}]
 
 Load once per process (e.g. in a RunInference ModelHandler's load_model); `predict` is
-thread-compatible and batched.
+thread-safe and batched. The runtime is Keras (default: training, evaluation, calibration) or
+OpenVINO (`backend="openvino"`: the workers', no TensorFlow once converted; model/classifier/backends.py).
 """
 from __future__ import annotations
 
@@ -14,12 +15,11 @@ import shutil
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import tensorflow as tf
 
 from model.classifier import artifacts
-from model.classifier.config import ModelConfig, load_config
+from model.classifier.backends import Forward, create_forward
+from model.classifier.config import AUDIO, METADATA, NUM_FRAMES, RGB, ModelConfig, load_config
 from model.classifier.metadata import MetadataEncoder
-from model.classifier.nextvlad import AUDIO, METADATA, NUM_FRAMES, RGB, build_model, model_input_names
 from model.taxonomy import Category
 
 
@@ -28,24 +28,25 @@ class Classifier:
 
     config: ModelConfig; categories: list[Category] in output order;
     thresholds: float64[C] per-class thresholds, +inf where the class is disabled;
-    thresholds_info: the thresholds.json document (calibration target, precision, ...).
+    thresholds_info: the thresholds.json document (calibration target, precision, ...);
+    forward: model inputs -> float32[B, C] (model/classifier/backends.py); runtime: {"backend",
+    "cache_hit"}.
     """
 
-    def __init__(self, config: ModelConfig, model, categories: list[Category],
+    def __init__(self, config: ModelConfig, forward: Forward, categories: list[Category],
                  thresholds: np.ndarray, thresholds_info: dict | None = None,
-                 batch_size: int = 64):
+                 batch_size: int = 64, runtime: dict | None = None):
         if len(categories) != config.num_classes or len(thresholds) != config.num_classes:
             raise ValueError(f"{len(categories)} categories / {len(thresholds)} thresholds for "
                              f"{config.num_classes} classes")
         self.config = config
-        self.model = model
+        self.runtime = runtime or {}
         self.categories = categories
         self.thresholds = np.asarray(thresholds, dtype=np.float64)
         self.thresholds_info = thresholds_info or {}
         self.batch_size = batch_size
         self._encoder = MetadataEncoder(config.metadata) if config.metadata_enabled else None
-        self._forward = tf.function(lambda inputs: model(inputs, training=False),
-                                    reduce_retracing=True)
+        self._forward = forward
 
     def _frames(self, frames: np.ndarray, dim: int, name: str) -> np.ndarray:
         frames = np.asarray(frames, dtype=np.float32)
@@ -87,12 +88,11 @@ class Classifier:
     def predict_inputs(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Scores float32[B, C] for model-ready inputs (the batches of data.make_dataset:
         rgb float32[B, max_frames, N], num_frames int32[B], audio / metadata when configured)."""
-        inputs = {k: np.asarray(inputs[k]) for k in model_input_names(self.config)}
+        inputs = {k: np.asarray(inputs[k]) for k in self.config.input_names}
         batch = len(inputs[NUM_FRAMES])
         out = []
         for start in range(0, batch, self.batch_size):
-            chunk = {k: tf.constant(v[start:start + self.batch_size]) for k, v in inputs.items()}
-            out.append(self._forward(chunk).numpy())
+            out.append(self._forward({k: v[start:start + self.batch_size] for k, v in inputs.items()}))
         if not out:
             return np.zeros((0, self.config.num_classes), dtype=np.float32)
         return np.concatenate(out).astype(np.float32)
@@ -121,13 +121,15 @@ class Classifier:
                  "score": float(scores[i])} for i in order]
 
 
-def load_classifier(model_dir: str, batch_size: int = 64) -> Classifier:
-    """Load a model directory (local path or gs://; see model/classifier/artifacts.py)."""
+def load_classifier(model_dir: str, batch_size: int = 64, backend: str = "keras",
+                    cache_dir: str | None = None) -> Classifier:
+    """Load a model directory (local path or gs://; see model/classifier/artifacts.py) on
+    `backend` ("keras" | "openvino"; cache_dir: the OpenVINO conversion cache, None: the
+    default one)."""
     local, tmp = artifacts.localize(model_dir)
     try:
         config = load_config(os.path.join(local, artifacts.CONFIG_FILE))
-        model = build_model(config)
-        model.load_weights(os.path.join(local, artifacts.WEIGHTS_FILE))
+        forward, runtime = create_forward(backend, config, local, cache_dir)
         categories = artifacts.parse_categories(
             artifacts.read_json(os.path.join(local, artifacts.CATEGORIES_FILE)),
             f"{model_dir}/{artifacts.CATEGORIES_FILE}")
@@ -140,4 +142,4 @@ def load_classifier(model_dir: str, batch_size: int = 64) -> Classifier:
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
-    return Classifier(config, model, categories, thresholds, info, batch_size=batch_size)
+    return Classifier(config, forward, categories, thresholds, info, batch_size=batch_size, runtime=runtime)

@@ -125,7 +125,7 @@ def _check_resume(model_dir: str, config: ModelConfig) -> int:
 def predict_arrays(model: keras.Model, examples: dict[str, np.ndarray], config: ModelConfig,
                    batch_size: int = 256) -> np.ndarray:
     """Probabilities float32[V, C] for in-memory examples (dict from data.read_examples)."""
-    inputs = {k: examples[k] for k in data.model_input_names(config)}
+    inputs = {k: examples[k] for k in config.input_names}
     return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), dtype=np.float32)
 
 

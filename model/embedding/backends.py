@@ -28,18 +28,14 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import os
-import sys
 
 import numpy as np
 
+from model import openvino_cache  # noqa: F401 - first: it keeps OpenVINO's (and NNCF's) telemetry off
 from model.embedding.config import EmbedderInfo, weights_version
 from model.embedding.embedder import Embedder, check_frames
 from model.embedding.inception import ModelSource, lazy
 
-# OpenVINO's and NNCF's telemetry would send usage events to an outside analytics service when no
-# consent file exists. Both fall back to a no-op stub when their telemetry package cannot be
-# imported; nothing this project does may leave the machine, so make sure it cannot be.
-sys.modules.setdefault("openvino_telemetry", None)
 
 log = logging.getLogger(__name__)
 

@@ -8,20 +8,14 @@ the frames is made in Python.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import shutil
-import sys
-import tempfile
-import time
 from typing import Callable
 
 import numpy as np
 
+from model import openvino_cache  # first: it keeps OpenVINO's telemetry from loading
 from model.embedding.constants import FRAME_SHAPE
 from model.embedding.inception import lazy, preprocess
-
-sys.modules.setdefault("openvino_telemetry", None)  # see model.embedding.backends: no telemetry
 
 
 def weights_digest(keras_model) -> str:
@@ -79,32 +73,12 @@ def _cache_key(keras_model, calibration_frames: np.ndarray | None, key_parts: li
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
 
-def _convert_into_cache(precision: str, keras_model, calibration_frames, entry: str, meta: dict) -> None:
-    """Convert, write to a private temporary directory, then rename it to `entry` atomically.
-
-    When another process renamed its copy first, ours is discarded and theirs is used.
-    """
-    import openvino as ov
-
-    started = time.monotonic()
+def _convert(precision: str, keras_model, calibration_frames):
+    """Keras model -> ov.Model (quantised to int8 on `calibration_frames` when asked)."""
     ov_model = _to_openvino(keras_model)
     if precision == "int8":
         ov_model = _quantize(ov_model, calibration_frames)
-    parent = os.path.dirname(entry)
-    tmp = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(entry) + "-", dir=parent)
-    try:
-        # compress_to_fp16=False: the fp32/bf16 weights are stored exactly as Keras has them.
-        ov.save_model(ov_model, os.path.join(tmp, "model.xml"), compress_to_fp16=False)
-        meta = dict(meta, conversion_seconds=round(time.monotonic() - started, 2))
-        with open(os.path.join(tmp, "meta.json"), "w") as f:
-            json.dump(meta, f, indent=1, sort_keys=True)
-        try:
-            os.rename(tmp, entry)
-        except OSError:
-            if not os.path.exists(os.path.join(entry, "meta.json")):
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return ov_model
 
 
 def compile_config(precision: str, threads: int) -> dict:
@@ -174,21 +148,17 @@ def build(precision: str, keras_model, cache_dir: str | None, calibration_frames
     model = lazy(keras_model)  # built at most once, only if needed
 
     if cache_dir is None:
-        ov_model = _to_openvino(model())
-        if precision == "int8":
-            ov_model = _quantize(ov_model, calibration_frames)
+        ov_model = _convert(precision, model(), calibration_frames)
     else:
         os.makedirs(cache_dir, exist_ok=True)
         key = _cache_key(None if source_key else model(), calibration_frames, cache_key_parts, source_key)
-        entry = os.path.join(cache_dir, f"embed-{cache_key_parts[0]}-{key}")
-        cache_hit = os.path.exists(os.path.join(entry, "meta.json"))
-        if not cache_hit:
-            meta = {"backend": cache_key_parts[0], "key": key, "key_parts": cache_key_parts,
-                    "calibration_frames": 0 if calibration_frames is None else len(calibration_frames)}
-            if source_key:
-                meta["source_key"] = source_key
-            _convert_into_cache(precision, model(), calibration_frames, entry, meta)
-        ov_model = core.read_model(os.path.join(entry, "model.xml"))
+        meta = {"backend": cache_key_parts[0], "key": key, "key_parts": cache_key_parts,
+                "calibration_frames": 0 if calibration_frames is None else len(calibration_frames)}
+        if source_key:
+            meta["source_key"] = source_key
+        ov_model, cache_hit = openvino_cache.read_or_convert(
+            core, os.path.join(cache_dir, f"embed-{cache_key_parts[0]}-{key}"),
+            lambda: _convert(precision, model(), calibration_frames), meta)
 
     compiled = core.compile_model(ov_model, "CPU", compile_config(precision, threads))
     return _runner(compiled, threads), cache_hit

@@ -1,7 +1,9 @@
 """Feature files: the one format contract between the features job, the classifier and training.
 
 One tf.train.SequenceExample per video in YouTube-8M's frame-level layout (a feature file holds
-one; a training file may hold many), framed as TFRecord records.
+one; a training file may hold many), framed as TFRecord records. Written and read with
+sequence_example_pb2 (proto/sequence_example.proto: TensorFlow's wire layout under a package of
+our own), so workers never import TensorFlow for it.
 
 Context:
   id            bytes    video id
@@ -31,6 +33,7 @@ import google_crc32c
 import numpy as np
 
 from model.features.pca import dequantize, quantize
+from model.features.sequence_example_pb2 import SequenceExample  # tf.train's wire layout, without TF
 
 ENCODINGS = ("uint8", "float16")
 RGB, AUDIO = "rgb", "audio"
@@ -51,10 +54,8 @@ def sequence_example(video_id: str, rgb: np.ndarray, *, encoding: str = "uint8",
     float or float sequence -> floats). write_encoding=False writes public-YT8M layout (no
     rgb_encoding / rgb_dim; uint8 only).
     """
-    import tensorflow as tf
-
     rows = _frame_rows(np.asarray(rgb), encoding, write_encoding)
-    example = tf.train.SequenceExample()
+    example = SequenceExample()
     features = example.context.feature
     features["id"].bytes_list.value.append(video_id.encode("utf-8"))
     if write_encoding:
@@ -223,9 +224,7 @@ def _context_values(example) -> dict:
 
 def parse_sequence_example(payload: bytes) -> FeatureFile:
     """Parse one serialized SequenceExample of this layout (eagerly, with numpy)."""
-    import tensorflow as tf
-
-    example = tf.train.SequenceExample.FromString(payload)
+    example = SequenceExample.FromString(payload)
     context = _context_values(example)
     encoding = context.get("rgb_encoding", "uint8")
     dim = context.get("rgb_dim")

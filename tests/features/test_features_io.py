@@ -69,3 +69,24 @@ def test_rewrite_replaces_atomically(tmp_path):
     write_features(path, record(np.ones((3, 8), np.uint8), video_id="v"))
     assert read_feature_file(path).num_frames == 3
     assert os.listdir(tmp_path) == ["v.tfrecord"]
+
+
+def test_our_sequence_example_is_tensorflows_on_the_wire():
+    """The codec writes without TensorFlow (its own copy of the proto); the bytes are the same
+    message to TensorFlow, both ways, every feature kind included."""
+    from model.features.codec import parse_sequence_example, sequence_example
+
+    rng = np.random.default_rng(3)
+    ours = sequence_example("v", rng.integers(0, 256, (4, 8), dtype=np.uint8), labels=[3, 1],
+                            audio=rng.integers(0, 256, (4, 128), dtype=np.uint8),
+                            metadata={"category": "Music", "duration": 12.5},
+                            context={"timestamps_s": [0.0, 1.0, 2.0, 3.0], "sampling": "head"})
+    assert type(ours).__module__ == "model.features.sequence_example_pb2"
+    theirs = tf.train.SequenceExample.FromString(ours.SerializeToString())
+    assert theirs.context.feature["labels"].int64_list.value == [1, 3]
+    assert theirs.context.feature["meta_duration"].float_list.value == [12.5]
+    assert len(theirs.feature_lists.feature_list["audio"].feature) == 4
+    assert theirs.SerializeToString(deterministic=True) == ours.SerializeToString(deterministic=True)
+    back = parse_sequence_example(theirs.SerializeToString())  # TensorFlow's bytes, our reader
+    assert back.video_id == "v" and back.labels == (1, 3) and back.num_frames == 4
+    assert back.context["meta_category"] == "Music" and back.context["sampling"] == "head"

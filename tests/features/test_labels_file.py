@@ -82,7 +82,7 @@ def test_labels_file_schema_2_through_the_job_steps(tmp_path):
     doc, payload = _label(tmp_path, model_dir)
 
     assert doc["schema_version"] == LABELS_SCHEMA_VERSION == 2
-    assert doc["model"] == {"name": "demo-nextvlad", "version": model_version(model_dir)}
+    assert doc["model"] == {"name": "demo-nextvlad", "version": model_version(model_dir), "backend": "openvino"}
     assert doc["features"] == {
         "embedder": {"name": "inception_v3", "version": "keras-3.15.1;seeded:0", "backend": "keras-fp32",
                      "precision": "fp32", "seeded_weights": True},

@@ -43,9 +43,11 @@ def job_run_command(*args: str) -> list[str]:
     return [KLIO, "job", "run", "--direct-runner", "-c", CONFIG, *args]
 
 
-def job_run(*args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+def job_run(*args: str, timeout: float = 600, check: bool = True,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`klio job run` of the root graph in a subprocess (env: added to this process's)."""
     proc = subprocess.run(job_run_command(*args), capture_output=True, text=True, cwd=REPO,
-                          timeout=timeout, env=dict(os.environ))
+                          timeout=timeout, env={**os.environ, **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"klio job run {' '.join(args)} failed ({proc.returncode}):\n"
                              f"{proc.stdout[-3000:]}\n{proc.stderr[-4000:]}")
