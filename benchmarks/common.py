@@ -89,3 +89,63 @@ def figure(name: str, value: float, unit: str, baseline: float | None, **extra) 
     record["cpu"] = cpu()
     print(json.dumps(record), flush=True)
     return record
+
+
+def labelled_clip(n: int, seed: int = 3, width: int = 1280, height: int = 720, fps: int = 10,
+                  preset: str = "medium", crf: int = 23) -> tuple[str, "np.ndarray"]:
+    """A cached H.264 clip of the synthetic labelled frame task, and its labels.
+
+    Shows the `n` frames of `model.embedding.synthetic_frames(n, seed=seed)` upscaled to width x
+    height, frame k exactly at t = k s, cross-fading to frame k+1 over the next second. With no
+    cut (and x264's scene-cut detection off) every picture is predicted from the ones before it
+    and a GOP runs its full 250 pictures (25 s at 10 fps), so the 1-fps samples lie 0 to 249
+    pictures deep in their GOP, as in the 60-s scene clips (30 fps, a sample every 30 pictures):
+    what decoding without the loop filter drifts over.
+
+    Returns:
+      (path, labels float32[n,C] in {0,1}); labels are stored next to the clip.
+    """
+    import numpy as np
+
+    name = f"labelled_h264_{width}x{height}_{fps}fps_{preset}_n{n}_s{seed}"
+    path = os.path.join(CACHE_DIR, name + ".mp4")
+    labels_path = os.path.join(CACHE_DIR, name + ".labels.npy")
+    if not (os.path.exists(path) and os.path.exists(labels_path)):
+        from model.embedding.synthetic_frames import synthetic_frames
+
+        frames, labels = synthetic_frames(n, seed=seed)
+        os.makedirs(CACHE_DIR, exist_ok=True)
+        tmp = path + ".tmp.mp4"
+        _write_cross_fades(tmp, frames, width, height, fps,
+                           {"preset": preset, "crf": str(crf), "sc_threshold": "0"})
+        np.save(labels_path, labels)
+        os.replace(tmp, path)
+    return path, np.load(labels_path)
+
+
+def _write_cross_fades(path: str, frames, width: int, height: int, fps: int,
+                       options: dict[str, str]) -> None:
+    """Encodes uint8[n,h,w,3] RGB `frames` as described in labelled_clip, with libx264 `options`."""
+    import av
+    import numpy as np
+
+    def upscaled(image):  # uint16[height,width,3], room for the weighted sum below
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        return frame.reformat(width=width, height=height, format="rgb24",
+                              interpolation="BILINEAR").to_ndarray().astype(np.uint16)
+
+    with av.open(path, "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = options
+        current = upscaled(frames[0])
+        for k in range(len(frames)):
+            following = upscaled(frames[k + 1]) if k + 1 < len(frames) else current
+            for step in range(fps):
+                mixed = (current * (fps - step) + following * step + fps // 2) // fps
+                picture = av.VideoFrame.from_ndarray(mixed.astype(np.uint8), format="rgb24")
+                for packet in stream.encode(picture):
+                    container.mux(packet)
+            current = following
+        for packet in stream.encode():
+            container.mux(packet)

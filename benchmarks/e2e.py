@@ -35,7 +35,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE_DIR = os.path.join(REPO_ROOT, ".cache", "embed-backends")
 
 
-def _build_embedder(backend: str, threads: int | None):
+def _build_embedder(backend: str, threads: int | None, cache_dir: str = CACHE_DIR):
     """The features job's embedder (model.embedding, seeded weights, seed 0) under `backend`:
     `embed(uint8[N,299,299,3]) -> float32[N,2048]`."""
     from model.embedding.config import EmbedderConfig
@@ -43,7 +43,7 @@ def _build_embedder(backend: str, threads: int | None):
 
     if threads is not None:
         os.environ["VIDEO_IAB_EMBED_THREADS"] = str(threads)
-    embedder = embedder_for(EmbedderConfig(weights="seeded", seed=0, backend=backend, cache_dir=CACHE_DIR))
+    embedder = embedder_for(EmbedderConfig(weights="seeded", seed=0, backend=backend, cache_dir=cache_dir))
     return embedder.embed
 
 
@@ -71,13 +71,13 @@ def _run_baseline(paths: list[str], threads: int | None) -> dict:
             "peak_rss_mb": peak_rss_mb()}
 
 
-def _ours_worker(backend: str, tasks, results, ready) -> None:
+def _ours_worker(backend: str, cache_dir: str, tasks, results, ready) -> None:
     """One worker process: one thread for decoding, one for embedding, videos from `tasks`."""
     import numpy as np
 
     from transforms.decode import DecodeConfig, decode_video
 
-    embed = _build_embedder(backend, 1)
+    embed = _build_embedder(backend, 1, cache_dir)
     embed(np.zeros((1, 299, 299, 3), np.uint8))
     config = DecodeConfig(threads=1)
     ready.wait()
@@ -95,12 +95,12 @@ def _ours_worker(backend: str, tasks, results, ready) -> None:
                  "peak_rss_mb": peak_rss_mb()})
 
 
-def _run_ours(paths: list[str], backend: str, workers: int) -> dict:
+def run_ours(paths: list[str], backend: str, workers: int, cache_dir: str = CACHE_DIR) -> dict:
     """`workers` processes, one thread each, taking videos from a shared queue: the shape of the
     Beam graph's workers. Stage seconds are summed over workers (CPU-seconds per stage)."""
     ctx = multiprocessing.get_context("spawn")
     tasks, results, ready = ctx.Queue(), ctx.Queue(), ctx.Barrier(workers + 1)
-    procs = [ctx.Process(target=_ours_worker, args=(backend, tasks, results, ready)) for _ in range(workers)]
+    procs = [ctx.Process(target=_ours_worker, args=(backend, cache_dir, tasks, results, ready)) for _ in range(workers)]
     for p in procs:
         p.start()
     for path in paths:
@@ -145,7 +145,7 @@ def main(argv: list[str]) -> int:
     base_runs, our_runs = [], []
     for r in range(rounds):
         base_runs.append(_in_child(_run_baseline, paths, None))
-        our_runs.append(_run_ours(paths, args.backend, args.workers))
+        our_runs.append(run_ours(paths, args.backend, args.workers))
         print(f"[e2e] round {r + 1}: baseline {base_runs[-1]['wall_s']:.1f} s, ours {our_runs[-1]['wall_s']:.1f} s",
               file=sys.stderr, flush=True)
     base, ours = _best(base_runs), _best(our_runs)

@@ -38,7 +38,7 @@ import threading
 import time
 
 from benchmarks.common import REPO, figure, render_graph_config
-from benchmarks.scaling import EMBED_CACHE, warm_cache
+from benchmarks.scaling import GRAPH_OVERRIDES, warm_cache
 
 PROJECT = "video-iab-faults"
 POISON_ID = "poison"
@@ -181,8 +181,7 @@ def run_scenario(uploads: int, after_outage: int, kills: int, outage_s: float, r
         env = {**os.environ, "NO_GCE_CHECK": "true", "TF_CPP_MIN_LOG_LEVEL": "2",
                "JOBGRAPH_WRITE_LOG": write_log}
         klio = os.path.join(os.path.dirname(sys.executable), "klio")
-        overrides = ["-O", "video-features:job_config.embedder.backend=openvino-int8",
-                     "-O", f"video-features:job_config.embedder.cache_dir={EMBED_CACHE}"]
+        overrides = GRAPH_OVERRIDES
         subprocess.run([klio, "job", "verify", "--create-resources", "-c", config, *overrides],
                        check=True, capture_output=True, env=env, cwd=REPO)
         dead.ensure_subscription()

@@ -2,7 +2,7 @@
 
 Google's Pub/Sub emulator on loopback; the root graph (video-features -> video-iab) running as
 two streaming pipelines (`klio job run --direct-runner --streaming`), its embedder switched to
-openvino-int8 from the conversion cache; uploads are 60-s 720p H.264 clips (the e2e clips).
+openvino-int8 and its classifier to OpenVINO, both from their conversion caches; uploads are 60-s 720p H.264 clips (the e2e clips).
 One top-down upload event is published every --interval seconds (below the graph's capacity, so
 the figure is latency, not queueing); each one's latency runs from its publish call to the
 modification time of its label file. A first upload, published before the measured ones, warms
@@ -23,7 +23,7 @@ import tempfile
 import time
 
 from benchmarks.common import REPO, figure, render_graph_config
-from benchmarks.scaling import EMBED_CACHE, listing, warm_cache
+from benchmarks.scaling import GRAPH_OVERRIDES, listing, warm_cache
 
 PROJECT = "video-iab-latency"
 
@@ -54,8 +54,7 @@ def measure(uploads: int, interval_s: float) -> tuple[float, list[float]]:
             env = {**os.environ, "PUBSUB_EMULATOR_HOST": host, "NO_GCE_CHECK": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
             os.environ["PUBSUB_EMULATOR_HOST"] = host
             config = render_graph_config(out, videos, PROJECT)
-            overrides = ["-O", "video-features:job_config.embedder.backend=openvino-int8",
-                         "-O", f"video-features:job_config.embedder.cache_dir={EMBED_CACHE}"]
+            overrides = GRAPH_OVERRIDES
             klio = os.path.join(os.path.dirname(sys.executable), "klio")
             subprocess.run([klio, "job", "verify", "--create-resources", "-c", config, *overrides],
                            check=True, capture_output=True, env=env, cwd=REPO)

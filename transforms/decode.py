@@ -13,6 +13,8 @@ presentation times, within one source frame of t_k, for constant and variable fr
 A target repeats a frame when the source has no new frame by then (fps above the source's).
 
 Speed: FFmpeg threading is on, and packets no sample needs are not decoded (decode_plan.py).
+`mode="fast"` trades exactness for speed where the codec allows it (decode_fast.py); DecodeStats
+times the stages (demux, codec, conversion) of every decode.
 Memory: decoded frames are converted one at a time; compressed packets of at most two GOPs are
 held, and a GOP whose packets pass `max_gop_bytes` is decoded in order as it is read instead
 ("sequential": every packet decoded, samples picked from the frames as they come out). Which
@@ -27,13 +29,14 @@ from __future__ import annotations
 import dataclasses
 import fractions
 import math
+import time
 from collections.abc import Iterator
 from typing import BinaryIO
 
 import av
 import numpy as np
 
-from transforms import decode_source
+from transforms import decode_fast, decode_source
 from transforms.decode_errors import REASONS, VideoRejected, check_pixels
 from transforms.decode_sampling import SamplingPass
 from transforms.decode_targets import TargetClock
@@ -65,6 +68,8 @@ class DecodeConfig:
       and skip_frame (False decodes every packet: the reference path the tests compare to).
     max_decode_errors: packets that fail to decode (and, counted apart, decoded frames whose
       timestamps go backwards) before the video counts as corrupt.
+    mode: "exact" (bit-exact samples, the default) or "fast" (no in-loop deblocking on non-key
+      frames where the codec allows it; see decode_fast.py).
     """
 
     fps: float = 1.0
@@ -80,8 +85,10 @@ class DecodeConfig:
     threads: int = 0
     selective: bool = True
     max_decode_errors: int = 3
+    mode: str = "exact"
 
     def __post_init__(self):
+        decode_fast.check_mode(self.mode)
         if not self.fps > 0:
             raise ValueError(f"DecodeConfig.fps must be > 0, got {self.fps!r}")
         if self.max_frames < 1:
@@ -95,8 +102,11 @@ class DecodeConfig:
                 raise ValueError(f"DecodeConfig.{name} must be >= 1, got {getattr(self, name)!r}")
 
     def describe(self) -> str:
-        """The sampling policy as stored in feature files, e.g. "head;fps=1;max_frames=300"."""
-        return f"{self.policy};fps={self.fps:g};max_frames={self.max_frames};size={self.size}"
+        """The sampling policy as stored in feature files, e.g.
+        "head;fps=1;max_frames=300;size=299", plus ";decode=fast" for fast decoding (exact
+        decoding keeps the description feature files always had)."""
+        text = f"{self.policy};fps={self.fps:g};max_frames={self.max_frames};size={self.size}"
+        return text if self.mode == "exact" else f"{text};decode={self.mode}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,10 +146,16 @@ class DecodeStats:
     substituted: int = 0
     end_s: float | None = None
     rotation: int = 0  # clockwise degrees applied for display (0/90/180/270)
-    # "full", "selective-parsed" or "selective-skipframe"; "+sequential" once a GOP outgrew
-    # max_gop_bytes
+    # "full", "selective-parsed" or "selective-skipframe"; "+fast" in fast mode; "+sequential"
+    # once a GOP outgrew max_gop_bytes
     mode: str = ""
     buffered_bytes_peak: int = 0  # most compressed bytes held for planning at once
+    # Wall seconds per stage: reading packets (demuxer and file), inside the codec (entropy
+    # decoding, reconstruction, loop filter), scaling + RGB conversion of the samples. The rest
+    # of a decode is Python: packet inspection, planning, buffering.
+    demux_s: float = 0.0
+    codec_s: float = 0.0
+    convert_s: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,7 +285,8 @@ class VideoDecoder:
         cc.thread_count = self.config.threads
         # FFmpeg then refuses to allocate any frame far over the limit (a resolution switch
         # mid-stream), instead of decoding it for our own check to reject afterwards.
-        cc.options = {"max_pixels": str(_decoder_pixel_guard(self.config))}
+        cc.options = {"max_pixels": str(_decoder_pixel_guard(self.config)),
+                      **decode_fast.codec_options(self.config.mode)}
 
     def _open_container(self, target):
         """av.open with the sniffed demuxer (no format probing), a cap on the streams FFmpeg
@@ -332,7 +349,13 @@ class VideoDecoder:
         tb = stream.time_base or fractions.Fraction(1, 90000)
         max_ticks = math.floor(fractions.Fraction(self.config.max_duration_s) / tb)
         lowest = highest = None
-        for packet in container.demux(stream):
+        demuxer = container.demux(stream)
+        while True:
+            start = time.perf_counter()
+            packet = next(demuxer, None)
+            self.stats.demux_s += time.perf_counter() - start
+            if packet is None:
+                return
             if packet.pts is None:
                 if packet.size == 0:
                     continue  # the demuxer's end-of-stream marker
@@ -348,9 +371,20 @@ class VideoDecoder:
 
     def frames(self) -> Iterator[SampledFrame]:
         """Yield the samples in order; raises VideoRejected for bad input (possibly mid-way)."""
+        return self._run(convert=True)
+
+    def source_frames(self) -> Iterator[tuple[int, av.VideoFrame]]:
+        """(target index, the decoded av.VideoFrame chosen for it) in order, before scaling and
+        RGB conversion: what frames() converts (profiling, other conversions). Raises as
+        frames() does."""
+        return self._run(convert=False)
+
+    def _run(self, convert: bool) -> Iterator:
+        """frames() (convert) or source_frames(); decoder errors become VideoRejected."""
         try:
             step = self._target_step()
-            yield from self._frames(step)
+            for k, frame, clock in self._choices(step):
+                yield self._sample(k, frame, clock) if convert else (k, frame)
         except VideoRejected:
             raise
         except av.error.FFmpegError as exc:
@@ -358,13 +392,14 @@ class VideoDecoder:
         if self.stats.frames_decoded == 0:
             raise VideoRejected("no-frames", "no frame could be decoded")
 
-    def _frames(self, step: fractions.Fraction) -> Iterator[SampledFrame]:
-        """The samples: SamplingPass picks each target's source frame, this converts it."""
+    def _choices(self, step: fractions.Fraction
+                 ) -> Iterator[tuple[int, av.VideoFrame, TargetClock]]:
+        """SamplingPass picks each target's source frame; then the whole-video checks."""
         sampling = SamplingPass(self._timed_packets(self._container, self._stream),
                                 self._stream.codec_context, self.info, step, self.config,
                                 self.stats)
         for k, frame in sampling.run():
-            yield self._sample(k, frame, sampling.clock)
+            yield k, frame, sampling.clock
         if self.stats.end_s is not None:
             self._check_complete()
         if self.stats.decode_errors > self.config.max_decode_errors:
@@ -372,6 +407,7 @@ class VideoDecoder:
 
     def _sample(self, k: int, frame: av.VideoFrame, clock: TargetClock) -> SampledFrame:
         """Target k's sample from `frame`: resized to size x size RGB, turned for display."""
+        start = time.perf_counter()
         size = self.config.size
         rgb = self._reformatter.reformat(frame, width=size, height=size, format="rgb24",
                                          interpolation=self.config.interpolation)
@@ -380,6 +416,7 @@ class VideoDecoder:
         self.stats.rotation = 90 * turns
         if turns:
             image = np.ascontiguousarray(np.rot90(image, k=-turns))
+        self.stats.convert_s += time.perf_counter() - start
         return SampledFrame(index=k, target_s=clock.target_s(k),
                             timestamp_s=clock.seconds(frame.pts), image=image)
 

@@ -13,6 +13,7 @@ packet is decoded in order and targets are settled from the frames as they come 
 from __future__ import annotations
 
 import fractions
+import time
 from collections.abc import Generator, Iterable, Iterator
 
 import av
@@ -26,11 +27,13 @@ from transforms.decode_targets import PlannedTargets, SequentialTargets, TargetC
 Choice = tuple[int, av.VideoFrame]
 
 
-def decode_mode(selective: bool, parses: bool) -> str:
-    """DecodeStats.mode before any GOP outgrows the buffer: how packets are skipped."""
+def decode_mode(selective: bool, parses: bool, mode: str = "exact") -> str:
+    """DecodeStats.mode before any GOP outgrows the buffer: how packets are skipped, plus
+    "+fast" for DecodeConfig.mode "fast"."""
+    fast = "+fast" if mode == "fast" else ""
     if not selective:
-        return "full"
-    return "selective-parsed" if parses else "selective-skipframe"
+        return "full" + fast
+    return ("selective-parsed" if parses else "selective-skipframe") + fast
 
 
 class FrameDecoder:
@@ -54,16 +57,19 @@ class FrameDecoder:
         """The frames the decoder returns for `packet` (None: flush what it holds)."""
         if packet is not None:
             self._stats.packets_decoded += 1
+        start = time.perf_counter()
         try:
             frames = self._cc.decode(packet)
         except av.error.EOFError:
             frames = []
         except av.error.FFmpegError as exc:
+            self._stats.codec_s += time.perf_counter() - start
             self._check_stream_size()
             self._stats.decode_errors += 1
             if self._stats.decode_errors > self._config.max_decode_errors:
                 raise VideoRejected("corrupt", f"packets fail to decode: {exc}") from exc
             return []
+        self._stats.codec_s += time.perf_counter() - start
         self._check_stream_size()
         for frame in frames:
             check_pixels(frame.width, frame.height, self._config.max_pixels, "a decoded frame is")
@@ -105,7 +111,7 @@ class SamplingPass:
         self._config = config
         self._stats = stats
         self._inspector = decode_plan.PacketInspector(info.codec, codec_context.extradata)
-        stats.mode = decode_mode(config.selective, self._inspector.parses)
+        stats.mode = decode_mode(config.selective, self._inspector.parses, config.mode)
         self._decoder = FrameDecoder(codec_context, config, stats)
         self._frame_ticks = _average_frame_ticks(info.average_fps, info.time_base)
         self._gops = GopBuffer()

@@ -50,6 +50,7 @@ class DecodeSettings(Section):
     threads: int = Field(0, ge=0, description="an integer >= 0 (0: one per core)")
     selective: bool = True
     max_decode_errors: int = Field(3, ge=0, description="an integer >= 0")
+    mode: Literal["exact", "fast"] = "exact"
 
 
 class EmbedderSettings(Section):
