@@ -12,11 +12,13 @@ with `invalid(...)`, whose text jobgraph.schema_errors passes on unchanged.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
-from typing import Annotated, Any, Literal
+import typing
+from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import (AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field,
-                      WithJsonSchema, model_serializer, model_validator)
+                      WithJsonSchema, create_model, model_serializer, model_validator)
 from pydantic_core import PydanticCustomError
 
 from jobgraph.ids import DEFAULT_ID_PATTERN
@@ -123,6 +125,26 @@ class Section(BaseModel):
     Job settings models (jobgraph.settings) derive from it too."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def section_of(source: type, annotations: Mapping[str, Any] | None = None) -> type[Section]:
+    """A Section with one key per field of the dataclass `source`, in its order, with the type
+    and default the dataclass declares: a job's settings and the config object its code takes
+    are then one list of fields. `annotations[name]` replaces a field's type by a stricter one
+    for the user (e.g. `Annotated[int, Field(ge=1, description="a positive integer")]` or a
+    `Literal`); the default still comes from the dataclass."""
+    annotations = dict(annotations or {})
+    hints = typing.get_type_hints(source)
+    fields: dict[str, Any] = {}
+    for field in dataclasses.fields(source):
+        default = field.default
+        if default is dataclasses.MISSING:
+            default = ... if field.default_factory is dataclasses.MISSING else field.default_factory()
+        fields[field.name] = (annotations.pop(field.name, hints[field.name]), default)
+    if annotations:
+        raise TypeError(f"{source.__name__} has no fields {sorted(annotations)}")
+    return create_model(f"{source.__name__}Settings", __base__=Section,
+                        __doc__=f"The keys of {source.__name__}, its defaults.", **fields)
 
 
 class _IO(Section):

@@ -28,42 +28,47 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from jobgraph.config import ConfigError, JobConfig, validate_settings
 from jobgraph.locations import Location
-from jobgraph.schema import Section, invalid
+from jobgraph.schema import Section, invalid, section_of
+from model.embedding.config import EmbedderConfig
+from transforms.decode_config import POLICIES, DecodeConfig
+from transforms.decode_fast import MODES
 
 # `decode:` with no value means the defaults.
 _DEFAULTS_IF_NULL = BeforeValidator(lambda value: {} if value is None else value)
 
 
-class DecodeSettings(Section):
-    """DecodeConfig's keys and defaults (tests check that they stay the same)."""
-
-    fps: float = Field(1.0, gt=0, description="a number > 0 (samples per second)")
-    max_frames: int = Field(300, ge=1, description="a positive integer")
-    policy: Literal["head", "uniform"] = "head"
-    size: int = Field(299, ge=8, description="an integer >= 8 (frame side in pixels)")
-    interpolation: str = "BILINEAR"
-    max_pixels: int = Field(4096 * 2304, ge=1, description="a positive integer")
-    max_duration_s: float = Field(4 * 3600.0, gt=0, description="a number of seconds > 0")
-    max_file_bytes: int = Field(8 * 2**30, ge=1, description="a positive integer")
-    max_streams: int = Field(64, ge=1, description="a positive integer")
-    max_gop_bytes: int = Field(256 * 2**20, ge=1, description="a positive integer")
-    threads: int = Field(0, ge=0, description="an integer >= 0 (0: one per core)")
-    selective: bool = True
-    max_decode_errors: int = Field(3, ge=0, description="an integer >= 0")
-    mode: Literal["exact", "fast"] = "exact"
+def _at_least(bound: int | float, description: str, *, strictly: bool = False):
+    """A number type with a lower bound, described in the user's terms."""
+    kind = float if isinstance(bound, float) else int
+    limit = {"gt": bound} if strictly else {"ge": bound}
+    return Annotated[kind, Field(description=description, **limit)]
 
 
-class EmbedderSettings(Section):
-    """EmbedderConfig's keys and defaults (tests check that they stay the same)."""
+_POSITIVE = _at_least(1, "a positive integer")
 
-    weights: str = Field("imagenet", min_length=1, description="imagenet, seeded or a weights file")
-    seed: int | None = None
-    backend: str = Field("keras-fp32", min_length=1, description="an embedder backend name")
-    batch_size: int = Field(32, ge=1, description="a positive integer")
-    batch_frames: int = Field(256, ge=1, description="a positive integer")
-    calibration_frames: int = Field(32, ge=1, description="a positive integer")
-    calibration_videos: str | None = None
-    cache_dir: str | None = None
+# DecodeConfig's and EmbedderConfig's own fields, types and defaults, checked as the user wrote
+# them: only the bounds and choices are added here.
+DecodeSettings = section_of(DecodeConfig, {
+    "fps": _at_least(0.0, "a number > 0 (samples per second)", strictly=True),
+    "max_frames": _POSITIVE,
+    "policy": Literal[POLICIES],
+    "size": _at_least(8, "an integer >= 8 (frame side in pixels)"),
+    "max_pixels": _POSITIVE,
+    "max_duration_s": _at_least(0.0, "a number of seconds > 0", strictly=True),
+    "max_file_bytes": _POSITIVE,
+    "max_streams": _POSITIVE,
+    "max_gop_bytes": _POSITIVE,
+    "threads": _at_least(0, "an integer >= 0 (0: one per core)"),
+    "max_decode_errors": _at_least(0, "an integer >= 0"),
+    "mode": Literal[MODES],
+})
+
+
+class EmbedderSettings(section_of(EmbedderConfig, {
+        "weights": Annotated[str, Field(min_length=1, description="imagenet, seeded or a weights file")],
+        "backend": Annotated[str, Field(min_length=1, description="an embedder backend name")],
+        "batch_size": _POSITIVE, "batch_frames": _POSITIVE, "calibration_frames": _POSITIVE})):
+    """EmbedderConfig's keys: a seed goes with seeded weights, and only with them."""
 
     @model_validator(mode="after")
     def _seed_with_seeded_weights(self):
@@ -130,8 +135,6 @@ def _require_data(job: JobConfig, what: str) -> None:
 
 def features_config(job: JobConfig):
     """FeaturesConfig for the video-features job (its data output is where feature files go)."""
-    from model.embedding.config import EmbedderConfig
-    from transforms.decode import DecodeConfig
     from transforms.extract import FeaturesConfig
 
     _require_data(job, "one data input (videos) and one data output (features)")
