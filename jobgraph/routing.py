@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Callable
+from typing import Callable, Generator, Mapping, Sequence
 
 from jobgraph.config import DataIO, JobConfig
 from jobgraph.ids import InvalidElementId, validate_id
@@ -72,9 +72,11 @@ def data_path(data: DataIO, element_id: str) -> str:
     return f"{data.location.rstrip('/')}/{element_id}{data.file_suffix}"
 
 
-def route(msg: KlioMessage, job: JobConfig, exists: Callable[[str], bool]) -> Decision:
-    """Decide what `job` does with a received (parsed, normalised) message. Mutates `msg`
-    (recipient flip, audit log) as Klio does."""
+def route_steps(msg: KlioMessage, job: JobConfig) -> Generator[str, bool, Decision]:
+    """Klio's receipt steps for one message as a generator: it yields each path whose existence
+    it needs (output, then maybe input), is sent the answer, and returns the Decision. The
+    questions are the same as route()'s, so a caller can answer many messages' questions at
+    once (route_all). Mutates `msg` (recipient flip, audit log) as Klio does."""
     me = job.identity
     dropped = check_recipients(msg, me)
     if dropped is not None:
@@ -88,16 +90,62 @@ def route(msg: KlioMessage, job: JobConfig, exists: Callable[[str], bool]) -> De
         return Decision(Outcome.PING, msg, element_id)
     forced = False
     out = job.data_output
-    if out is not None and not out.skip_klio_existence_check and exists(data_path(out, element_id)):
+    if out is not None and not out.skip_klio_existence_check and (yield data_path(out, element_id)):
         if not effective_force(msg, out):
             return Decision(Outcome.OUTPUT_EXISTS, msg, element_id, data_path(out, element_id))
         forced = True
     inp = job.data_input
     if inp is not None and not inp.skip_klio_existence_check:
         path = data_path(inp, element_id)
-        if not exists(path):
+        if not (yield path):
             return Decision(Outcome.INPUT_MISSING, msg, element_id, path, forced)
     return Decision(Outcome.PROCESS, msg, element_id, forced=forced)
+
+
+def route(msg: KlioMessage, job: JobConfig, exists: Callable[[str], bool]) -> Decision:
+    """Decide what `job` does with a received (parsed, normalised) message, asking `exists`
+    one path at a time; its errors propagate. Mutates `msg` as route_steps does."""
+    steps = route_steps(msg, job)
+    try:
+        path = next(steps)
+        while True:
+            path = steps.send(bool(exists(path)))
+    except StopIteration as done:
+        return done.value
+
+
+def route_all(msgs: Sequence[KlioMessage], job: JobConfig,
+              exists_many: Callable[[list[str]], Mapping[str, bool | Exception]]
+              ) -> list[Decision | Exception]:
+    """route() for many messages, their existence questions asked together: one call of
+    `exists_many(paths) -> {path: True/False or the error}` per round (output paths, then the
+    input paths of those that need them). An error answers only the messages that asked that
+    path: their entry is the Exception (as route() would have raised it), the others' a Decision."""
+    results: list[Decision | Exception | None] = [None] * len(msgs)
+    steps = [route_steps(msg, job) for msg in msgs]
+    asked = {}
+
+    def advance(i: int, answer: bool | None) -> None:
+        try:
+            asked[i] = next(steps[i]) if answer is None else steps[i].send(answer)
+        except StopIteration as done:
+            results[i] = done.value
+        except Exception as exc:  # noqa: BLE001 - route() would raise it; one message only
+            results[i] = exc
+
+    for i in range(len(msgs)):
+        advance(i, None)
+    while asked:
+        round_, asked = asked, {}
+        answers = exists_many(sorted(set(round_.values())))
+        for i, path in round_.items():
+            answer = answers[path]
+            if isinstance(answer, Exception):
+                steps[i].close()
+                results[i] = answer
+            else:
+                advance(i, bool(answer))
+    return results  # type: ignore[return-value] - every message ends with a result
 
 
 class UpstreamLoop(RuntimeError):

@@ -6,20 +6,22 @@ Counters use Klio's `kmsg-*` names in the job's namespace.
 """
 from __future__ import annotations
 
+import collections
 import threading
 from typing import Iterable
 
 import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
+from apache_beam.utils.windowed_value import WindowedValue
 
-from jobgraph import storage
 from jobgraph.config import JobConfig
 from jobgraph.deadletter import DEAD_LETTER, DeadLetter
+from jobgraph.existence import Existence
 from jobgraph.ids import InvalidElementId, validate_id
 from jobgraph.message import KlioMessage, UnparseableMessage, new_message, parse
 from jobgraph.receipts import RECEIPTS, element_key
-from jobgraph.routing import Outcome, UpstreamLoop, data_path, route, upstream_request
+from jobgraph.routing import Decision, Outcome, UpstreamLoop, data_path, route_all, upstream_request
 
 PASS_THRU = "pass_thru"
 INPUT_MISSING = "input_missing"
@@ -27,6 +29,10 @@ INPUT_MISSING = "input_missing"
 # Dead-letter reasons that say the infrastructure failed, not the element: the run reports
 # them with a non-zero exit (README, Guarantees), and a rerun retries them.
 INFRASTRUCTURE_REASONS = ("existence-check-failed", "write-error")
+
+# Messages routed together (their existence checks batched): large enough that one listing
+# answers many elements, small enough that a chunk's messages are a few MB in memory.
+ROUTE_CHUNK = 10_000
 
 
 # Process-local copy of the runtime's counters: on the local runners, which run in this process,
@@ -130,54 +136,94 @@ class RouteMessages(beam.DoFn):
 
     Tagged outputs: pass_thru (ping, output exists), input_missing, dead_letter. Drops are
     counted (`kmsg-drop-not-recipient`, `kmsg-drop`), as Klio's KlioDrop does (Klio also logged them).
+
+    Messages are routed in chunks of up to `chunk_size` (and whatever a bundle ends with), so
+    that a chunk's existence checks are answered together (jobgraph.existence: one listing per
+    object-store prefix instead of one request per element). Every output keeps its own
+    element's window, timestamp and pane. "Does not exist" serves only its chunk (each element's
+    check happens after it arrived, as with one check per element); "exists" serves the rest of
+    the bundle, never a later one.
     """
 
-    def __init__(self, job: JobConfig):
-        self.job = job
+    def __init__(self, job: JobConfig, chunk_size: int = ROUTE_CHUNK):
+        self.job, self.chunk_size = job, chunk_size
+        self._pending: list[WindowedValue] = []
+        self._existence: Existence | None = None
 
-    def process(self, msg: KlioMessage) -> Iterable:
+    def setup(self):
+        self._existence = Existence()
+
+    def start_bundle(self):
+        self._pending = []
+        if self._existence is not None:
+            self._existence.forget()
+
+    def process(self, msg: KlioMessage, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam,
+                pane=beam.DoFn.PaneInfoParam) -> Iterable:
+        self._pending.append(WindowedValue(msg, timestamp, (window,), pane))
+        if len(self._pending) >= self.chunk_size:
+            yield from self._route_pending()
+
+    def finish_bundle(self) -> Iterable:
+        yield from self._route_pending()
+        if self._existence is not None:
+            self._existence.forget()
+
+    def _route_pending(self) -> list:
+        """Route the buffered messages; counters first, then the outputs (as one at a time did)."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return []
+        if self._existence is None:  # a DoFn used without setup() (direct calls)
+            self._existence = Existence()
+        counts: collections.Counter = collections.Counter({"kmsg-received": len(pending)})
+        decisions = route_all([wv.value for wv in pending], self.job, self._existence.check)
+        outputs = [_in_element_window(out, wv) for wv, decision in zip(pending, decisions)
+                   for out in self._outputs(wv.value, decision, counts)]
+        for name, n in counts.items():
+            counter(self.job, name).inc(n)
+        return outputs
+
+    def _outputs(self, msg: KlioMessage, decision: Decision | Exception, counts: collections.Counter) -> list:
+        """What one routing decision emits; its counters are added to `counts`."""
         name = self.job.job_name
-        counter(name, "kmsg-received").inc()
-        try:
-            decision = route(msg, self.job, storage.exists)
-        except Exception as exc:  # storage errors must not kill the pipeline
-            yield dead_letter(name, msg, "route", "existence-check-failed", str(exc), type(exc).__name__)
-            return
+        if isinstance(decision, Exception):  # storage errors must not kill the pipeline
+            return [dead_letter(name, msg, "route", "existence-check-failed", str(decision),
+                                type(decision).__name__)]
         outcome = decision.outcome
         if outcome in (Outcome.DROP_NO_RECIPIENTS, Outcome.DROP_NOT_RECIPIENT):
             RECEIPTS.done(name, element_key(msg.data.element))  # a drop ends the message here
-            if outcome is Outcome.DROP_NOT_RECIPIENT:
-                counter(name, "kmsg-drop-not-recipient").inc()
-            else:
-                counter(name, "kmsg-drop-no-recipients").inc()
-            counter(name, "kmsg-drop").inc()
-            return
+            counts["kmsg-drop-not-recipient" if outcome is Outcome.DROP_NOT_RECIPIENT
+                   else "kmsg-drop-no-recipients"] += 1
+            counts["kmsg-drop"] += 1
+            return []
         if outcome is Outcome.INVALID_ID:
-            yield dead_letter(name, msg, "validate-id", "invalid-id", decision.detail, "InvalidElementId")
-            return
+            return [dead_letter(name, msg, "validate-id", "invalid-id", decision.detail, "InvalidElementId")]
         if outcome is Outcome.PING:
-            counter(name, "kmsg-skip-ping").inc()
-            yield pvalue.TaggedOutput(PASS_THRU, msg)
-            return
-        counter(name, "kmsg-process-ping").inc()
+            counts["kmsg-skip-ping"] += 1
+            return [pvalue.TaggedOutput(PASS_THRU, msg)]
+        counts["kmsg-process-ping"] += 1
         if self.job.data_output is not None and not self.job.data_output.skip_klio_existence_check:
-            if outcome is Outcome.OUTPUT_EXISTS or decision.forced:
-                counter(name, "kmsg-data-found-output").inc()
-            else:
-                counter(name, "kmsg-data-not-found-output").inc()
+            found = outcome is Outcome.OUTPUT_EXISTS or decision.forced
+            counts["kmsg-data-found-output" if found else "kmsg-data-not-found-output"] += 1
         if outcome is Outcome.OUTPUT_EXISTS:
-            counter(name, "kmsg-skip-force").inc()
-            yield pvalue.TaggedOutput(PASS_THRU, msg)
-            return
+            counts["kmsg-skip-force"] += 1
+            return [pvalue.TaggedOutput(PASS_THRU, msg)]
         if decision.forced:
-            counter(name, "kmsg-process-force").inc()
+            counts["kmsg-process-force"] += 1
         if outcome is Outcome.INPUT_MISSING:
-            counter(name, "kmsg-data-not-found-input").inc()
-            yield pvalue.TaggedOutput(INPUT_MISSING, msg)
-            return
+            counts["kmsg-data-not-found-input"] += 1
+            return [pvalue.TaggedOutput(INPUT_MISSING, msg)]
         if self.job.data_input is not None and not self.job.data_input.skip_klio_existence_check:
-            counter(name, "kmsg-data-found-input").inc()
-        yield msg
+            counts["kmsg-data-found-input"] += 1
+        return [msg]
+
+
+def _in_element_window(out, element: WindowedValue):
+    """An output of a buffered element, in that element's window with its timestamp and pane."""
+    if isinstance(out, pvalue.TaggedOutput):
+        return pvalue.TaggedOutput(out.tag, element.with_value(out.value))
+    return element.with_value(out)
 
 
 class RequestUpstream(beam.DoFn):
