@@ -11,12 +11,17 @@ Same generated 60-s 720p H.264 clips (benchmarks.common.clip), same run:
             without building the Keras model). While one worker decodes, the other embeds:
             that is how decode and embed overlap on a CPU-bound machine (threads in one process
             do not: PyAV holds the GIL; see transforms/decode_ahead.py).
+  ours, fast  the same workers decoding in the opt-in fast mode (decode: {mode: fast}:
+            no in-loop deblocking on non-key frames); its quality guards (PSNR of the samples
+            against exact decoding, GAP@20 / coverage@80%P of a probe on a labelled clip,
+            benchmarks.decode.quality_guard) are printed in the same run.
 Both use the seeded development weights (same timings as ImageNet weights). Each variant runs
 in spawned processes, so peak RSS is per process; models are built before the clock starts.
 Variants alternate for --rounds rounds and each keeps its best round (the machine's speed
 drifts by 20-30% between minutes; alternating exposes both to the same drift).
 
-Figures (one JSON object per line): videos_per_hour (ratio ours / baseline), the per-video time
+Figures (one JSON object per line): videos_per_hour (ratio ours / baseline; [decode=fast] for
+the fast mode), the per-video time
 split by stage (decode, embed: CPU-seconds per video, ratio baseline / ours, i.e. the speed-up),
 peak_rss_mb per worker process.
 """
@@ -71,7 +76,7 @@ def _run_baseline(paths: list[str], threads: int | None) -> dict:
             "peak_rss_mb": peak_rss_mb()}
 
 
-def _ours_worker(backend: str, cache_dir: str, tasks, results, ready) -> None:
+def _ours_worker(backend: str, cache_dir: str, decode_mode: str, tasks, results, ready) -> None:
     """One worker process: one thread for decoding, one for embedding, videos from `tasks`."""
     import numpy as np
 
@@ -79,7 +84,7 @@ def _ours_worker(backend: str, cache_dir: str, tasks, results, ready) -> None:
 
     embed = _build_embedder(backend, 1, cache_dir)
     embed(np.zeros((1, 299, 299, 3), np.uint8))
-    config = DecodeConfig(threads=1)
+    config = DecodeConfig(threads=1, mode=decode_mode)
     ready.wait()
     decode_s = embed_s = 0.0
     frames = 0
@@ -95,12 +100,13 @@ def _ours_worker(backend: str, cache_dir: str, tasks, results, ready) -> None:
                  "peak_rss_mb": peak_rss_mb()})
 
 
-def run_ours(paths: list[str], backend: str, workers: int, cache_dir: str = CACHE_DIR) -> dict:
+def run_ours(paths: list[str], backend: str, workers: int, cache_dir: str = CACHE_DIR,
+             decode_mode: str = "exact") -> dict:
     """`workers` processes, one thread each, taking videos from a shared queue: the shape of the
     Beam graph's workers. Stage seconds are summed over workers (CPU-seconds per stage)."""
     ctx = multiprocessing.get_context("spawn")
     tasks, results, ready = ctx.Queue(), ctx.Queue(), ctx.Barrier(workers + 1)
-    procs = [ctx.Process(target=_ours_worker, args=(backend, cache_dir, tasks, results, ready)) for _ in range(workers)]
+    procs = [ctx.Process(target=_ours_worker, args=(backend, cache_dir, decode_mode, tasks, results, ready)) for _ in range(workers)]
     for p in procs:
         p.start()
     for path in paths:
@@ -128,6 +134,20 @@ def _best(runs: list[dict]) -> dict:
     return min(runs, key=lambda r: r["wall_s"])
 
 
+def _figures(mode: str, ours: dict, base: dict, n: int, args, runs: dict) -> None:
+    """Throughput, per-stage speed and memory of our workers in decode `mode` against the baseline."""
+    tag = "" if mode == "exact" else f"[decode={mode}]"
+    figure(f"videos_per_hour{tag}", 3600 * n / ours["wall_s"], "videos/h", 3600 * n / base["wall_s"],
+           clips=n, backend=args.backend, workers=args.workers, decode=mode,
+           frames=[ours["frames"], base["frames"]],
+           rounds_s=[[round(b["wall_s"], 1), round(o["wall_s"], 1)] for b, o in zip(runs["baseline"], runs[mode])])
+    # Stage times: lower is better, so baseline / ours is the speed-up (ratio > 1: we are faster).
+    for stage in ("decode_s", "embed_s"):
+        figure(f"{stage[:-2]}_videos_per_hour{tag}", 3600 * n / ours[stage], "videos/h", 3600 * n / base[stage],
+               seconds_per_video=round(ours[stage] / n, 3), baseline_seconds_per_video=round(base[stage] / n, 3))
+    figure(f"peak_rss_mb_per_worker{tag}", ours["peak_rss_mb"], "MiB", base["peak_rss_mb"])
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks e2e", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="4 clips, 2 rounds (under 5 minutes)")
@@ -136,25 +156,26 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--backend", default="openvino-int8", help="our embedding backend")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
                         help="our worker processes, one thread each (default: one per CPU)")
+    parser.add_argument("--no-guard", action="store_true",
+                        help="skip the fast decode mode's quality guard (about 2 minutes)")
     args = parser.parse_args(argv)
     n = args.clips or (4 if args.quick else 8)
     rounds = args.rounds or (2 if args.quick else 3)
     paths = [clip(60.0, seed=i, category=3 + i % 6) for i in range(n)]
     print(f"[e2e] {n} clip(s) of 60 s 720p H.264, {rounds} rounds; ours = {args.workers} worker(s) of "
           f"PyAV + {args.backend}", file=sys.stderr, flush=True)
-    base_runs, our_runs = [], []
+    runs = {"baseline": [], "exact": [], "fast": []}
     for r in range(rounds):
-        base_runs.append(_in_child(_run_baseline, paths, None))
-        our_runs.append(run_ours(paths, args.backend, args.workers))
-        print(f"[e2e] round {r + 1}: baseline {base_runs[-1]['wall_s']:.1f} s, ours {our_runs[-1]['wall_s']:.1f} s",
+        runs["baseline"].append(_in_child(_run_baseline, paths, None))
+        for mode in ("exact", "fast"):
+            runs[mode].append(run_ours(paths, args.backend, args.workers, decode_mode=mode))
+        print(f"[e2e] round {r + 1}: " + ", ".join(f"{k} {v[-1]['wall_s']:.1f} s" for k, v in runs.items()),
               file=sys.stderr, flush=True)
-    base, ours = _best(base_runs), _best(our_runs)
-    figure("videos_per_hour", 3600 * n / ours["wall_s"], "videos/h", 3600 * n / base["wall_s"],
-           clips=n, backend=args.backend, workers=args.workers, frames=[ours["frames"], base["frames"]],
-           rounds_s=[[round(b["wall_s"], 1), round(o["wall_s"], 1)] for b, o in zip(base_runs, our_runs)])
-    # Stage times: lower is better, so baseline / ours is the speed-up (ratio > 1: we are faster).
-    for stage in ("decode_s", "embed_s"):
-        figure(f"{stage[:-2]}_videos_per_hour", 3600 * n / ours[stage], "videos/h", 3600 * n / base[stage],
-               seconds_per_video=round(ours[stage] / n, 3), baseline_seconds_per_video=round(base[stage] / n, 3))
-    figure("peak_rss_mb_per_worker", ours["peak_rss_mb"], "MiB", base["peak_rss_mb"])
+    base = _best(runs["baseline"])
+    for mode in ("exact", "fast"):
+        _figures(mode, _best(runs[mode]), base, n, args, runs)
+    if not args.no_guard:
+        from benchmarks.decode import quality_guard
+
+        quality_guard(args.backend, 300)
     return 0

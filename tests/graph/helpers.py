@@ -18,6 +18,16 @@ KLIO = os.path.join(os.path.dirname(sys.executable), "klio")
 JOBS = ("video-features", "video-iab")
 
 
+def openvino_embedder_overrides() -> list[str]:
+    """-O arguments running the graph's embedder on OpenVINO fp32 from the tests' shared
+    conversion cache ($VIDEO_IAB_CACHE, set by tests/conftest.py): the first test to need it
+    converts the demo's seeded Inception once; every later run starts without TensorFlow. For
+    tests about the graph's behaviour, not about the shipped embedder."""
+    cache = os.path.join(os.environ["VIDEO_IAB_CACHE"], "embedder")
+    return ["-O", "video-features:job_config.embedder.backend=openvino-fp32",
+            "-O", f"video-features:job_config.embedder.cache_dir={cache}"]
+
+
 def location_overrides(root: str, videos: str | None = None, metadata: str | None = None) -> list[str]:
     """-O arguments placing the graph's data, events and dead letters under `root`."""
     root = root.rstrip("/")

@@ -11,7 +11,7 @@ import subprocess
 import time
 
 from tests.graph.helpers import (JOBS, REPO, dead_letters, files_under, job_run, job_run_command,
-                                 location_overrides)
+                                 location_overrides, openvino_embedder_overrides)
 from transforms.synthetic_video import VideoSpec, write_video
 
 N = 200
@@ -41,8 +41,10 @@ def test_backfill_killed_half_way_resumes_to_exactly_one_label_per_video(tmp_pat
         write_video(os.path.join(root, "videos", f"{vid}.mp4"),
                     VideoSpec(content="scene", category=i % 6, seed=i, duration_s=1.0, fps=5.0,
                               width=64, height=48))
-    # Embedding batches of 16 frames (not 256): feature files appear as the run goes.
-    args = [*location_overrides(root), "-O", "video-features:job_config.embedder.batch_frames=16"]
+    # Embedding batches of 16 frames (not 256): feature files appear as the run goes. OpenVINO
+    # from the shared cache: each run starts in seconds, not TensorFlow's tens of seconds.
+    args = [*location_overrides(root), *openvino_embedder_overrides(),
+            "-O", "video-features:job_config.embedder.batch_frames=16"]
 
     # Two interrupted runs over the listing of the videos, each SIGKILLed (whole process group)
     # half way: the first while video-features is writing feature files, the second once

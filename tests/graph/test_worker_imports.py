@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 
-from tests.graph.helpers import files_under, job_run, location_overrides
+from tests.graph.helpers import files_under, job_run, location_overrides, openvino_embedder_overrides
 from transforms import synthetic_video as sv
 
 FORBIDDEN = ("tensorflow", "keras", "tf_keras")
@@ -26,9 +26,7 @@ def _imported(stderr: str) -> set[str]:
 def test_graph_workers_import_no_tensorflow_once_conversions_are_cached(tmp_path):
     root, cache = tmp_path / "root", os.environ["VIDEO_IAB_CACHE"]
     (root / "videos").mkdir(parents=True)
-    openvino = ["-O", "video-features:job_config.embedder.backend=openvino-fp32",
-                "-O", f"video-features:job_config.embedder.cache_dir={cache}/embedder",
-                "-O", f"video-iab:job_config.classifier.cache_dir={cache}/classifier"]
+    openvino = [*openvino_embedder_overrides(), "-O", f"video-iab:job_config.classifier.cache_dir={cache}/classifier"]
     _video(str(root / "videos" / "warm.mp4"), seed=1)
     job_run(*location_overrides(str(root)), *openvino)  # converts both models (or finds them)
 

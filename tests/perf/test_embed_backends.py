@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 
+from model import openvino_cache
 from model.embedding import backends as embed_backends, openvino_backend as embed_backends_openvino
 from model.embedding.synthetic_frames import synthetic_frames
 from model.embedding.quality import cosine_to_reference
@@ -57,7 +58,8 @@ def test_losing_a_conversion_race_keeps_the_winner(inception, tmp_path):
     entry = tmp_path / "embed-openvino-fp32-race"
     entry.mkdir()
     (entry / "meta.json").write_text('{"who": "first"}')  # the other process renamed first
-    embed_backends_openvino._convert_into_cache("fp32", inception, None, str(entry), {"who": "second"})
+    openvino_cache.convert_into_cache(str(entry), lambda: embed_backends_openvino._convert("fp32", inception, None),
+                                      {"who": "second"})
     assert (entry / "meta.json").read_text() == '{"who": "first"}'
     assert os.listdir(tmp_path) == ["embed-openvino-fp32-race"]  # our temporary copy is gone
 
