@@ -42,14 +42,17 @@ DISTINCT_CLIPS = 8
 
 
 def listing(count: int) -> str:
-    """A directory of `count` video files: links to DISTINCT_CLIPS generated 60-s 720p clips."""
+    """A directory of `count` video files: hard links to DISTINCT_CLIPS generated 60-s 720p clips
+    (not symbolic links: the features job refuses a video that resolves outside its folder)."""
     directory = os.path.join(CACHE_DIR, f"scaling_{count}x60s_720p")
     os.makedirs(directory, exist_ok=True)
     for i in range(count):
         path = os.path.join(directory, f"video{i:03d}.mp4")
+        if os.path.islink(path):  # made by an earlier version of this benchmark
+            os.remove(path)
         if not os.path.exists(path):
             j = i % DISTINCT_CLIPS
-            os.symlink(clip(60.0, seed=j, category=3 + j % 6), path)
+            os.link(clip(60.0, seed=j, category=3 + j % 6), path)
     return directory
 
 
@@ -69,7 +72,8 @@ def run_graph(videos: str, workers: int) -> tuple[float, float]:
         elapsed = time.perf_counter() - start
         if proc.returncode != 0:
             raise RuntimeError(f"graph run with {workers} worker(s) failed:\n{proc.stderr[-3000:]}")
-        labels = len(os.listdir(os.path.join(out, "labels")))
+        labels_dir = os.path.join(out, "labels")
+        labels = len(os.listdir(labels_dir)) if os.path.isdir(labels_dir) else 0
         expected = len(os.listdir(videos))
         if labels != expected:
             raise RuntimeError(f"{workers} worker(s): {labels} label files for {expected} videos")
