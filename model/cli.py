@@ -1,4 +1,4 @@
-"""`klio model ...`: describe, train, evaluate, calibrate, synth.
+"""`klio model ...`: describe, train, evaluate, calibrate, convert, synth.
 
 Config is parsed here, once, and handed down; errors become click errors with the message
 (exit code 1 for bad input/config, 2 for usage).
@@ -153,6 +153,22 @@ def calibrate(model_dir, data_patterns, target_precision, min_positives, plots_d
     for row in report["disabled"]:
         click.echo(f"disabled {row['index']} {row['id']} {row['name']}: {row['reason']}", err=True)
     _echo_json(report)
+
+
+@model.command()
+@click.option("--model-dir", required=True, help="model directory (local or gs://)")
+@click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
+              help="conversion cache (default: $VIDEO_IAB_CACHE, else ~/.cache/video-iab)")
+def convert(model_dir, cache_dir) -> None:
+    """Convert the classifier to OpenVINO into the cache the video-iab job reads
+    (classifier.cache_dir), so that workers start without TensorFlow (JSON on stdout)."""
+    from model.classifier.backends import default_cache_dir
+    from model.classifier.serving import load_classifier
+
+    with _errors():
+        classifier = load_classifier(model_dir, backend="openvino", cache_dir=cache_dir)
+    _echo_json({"model_dir": model_dir, "model": classifier.config.name,
+                "cache_dir": cache_dir or default_cache_dir(), **classifier.runtime})
 
 
 @model.command()

@@ -132,3 +132,20 @@ def test_a_process_with_a_warm_cache_imports_neither_tensorflow_nor_keras(tmp_pa
 def test_unknown_backend_is_an_error():
     with pytest.raises(ValueError, match="unknown classifier backend 'torch'.*openvino, keras"):
         load_classifier(DEMO_MODEL, backend="torch")
+
+
+def test_klio_model_convert_fills_the_cache_the_job_reads(tmp_path):
+    from click.testing import CliRunner
+
+    from model.cli import model
+
+    cache = str(tmp_path / "cache")
+    args = ["convert", "--model-dir", DEMO_MODEL, "--cache-dir", cache]
+    first = CliRunner().invoke(model, args, catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.output) == {"model_dir": DEMO_MODEL, "model": "demo-nextvlad", "cache_dir": cache,
+                                        "backend": "openvino", "cache_hit": False}
+    assert json.loads(CliRunner().invoke(model, args).output)["cache_hit"] is True
+    assert load_classifier(DEMO_MODEL, backend="openvino", cache_dir=cache).runtime["cache_hit"] is True
+    missing = CliRunner().invoke(model, ["convert", "--model-dir", str(tmp_path / "none")])
+    assert missing.exit_code == 1 and "missing" in missing.output
