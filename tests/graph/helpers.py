@@ -18,14 +18,18 @@ KLIO = os.path.join(os.path.dirname(sys.executable), "klio")
 JOBS = ("video-features", "video-iab")
 
 
+def embedder_cache() -> str:
+    """The tests' shared conversion cache of the demo's embedder ($VIDEO_IAB_CACHE, set by
+    tests/conftest.py): the first test to need it converts the seeded Inception once."""
+    return os.path.join(os.environ["VIDEO_IAB_CACHE"], "embedder")
+
+
 def openvino_embedder_overrides() -> list[str]:
-    """-O arguments running the graph's embedder on OpenVINO fp32 from the tests' shared
-    conversion cache ($VIDEO_IAB_CACHE, set by tests/conftest.py): the first test to need it
-    converts the demo's seeded Inception once; every later run starts without TensorFlow. For
-    tests about the graph's behaviour, not about the shipped embedder."""
-    cache = os.path.join(os.environ["VIDEO_IAB_CACHE"], "embedder")
+    """-O arguments running the graph's embedder on OpenVINO fp32 from `embedder_cache()`, so
+    every run starts without TensorFlow. For tests about the graph's behaviour, not about the
+    shipped embedder."""
     return ["-O", "video-features:job_config.embedder.backend=openvino-fp32",
-            "-O", f"video-features:job_config.embedder.cache_dir={cache}"]
+            "-O", f"video-features:job_config.embedder.cache_dir={embedder_cache()}"]
 
 
 def location_overrides(root: str, videos: str | None = None, metadata: str | None = None) -> list[str]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+from tests.graph.helpers import embedder_cache
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -17,9 +19,9 @@ def render_graph_config(tmp_root: str, project: str = "video-iab-local") -> str:
     text = text.replace("demo/metadata", f"{tmp_root}/metadata")
     text = text.replace("demo/", f"{REPO}/demo/")
     text = text.replace("video-iab-local", project)
-    # The embedder on OpenVINO from the tests' shared conversion cache (tests/graph/helpers.py,
-    # openvino_embedder_overrides): the streaming jobs start without TensorFlow.
-    cache = os.path.join(os.environ["VIDEO_IAB_CACHE"], "embedder")
+    # The embedder on OpenVINO from the tests' shared conversion cache: the streaming jobs start
+    # without TensorFlow.
+    cache = embedder_cache()
     assert "backend: keras-fp32}" in text, "klio-job.yaml's embedder line changed: update this test setup"
     text = text.replace("backend: keras-fp32}", f"backend: openvino-fp32, cache_dir: {cache}}}", 1)
     os.makedirs(tmp_root, exist_ok=True)
