@@ -33,7 +33,8 @@ COPY proto ./proto
 RUN pip install --no-cache-dir --no-deps --no-build-isolation . && pip check
 
 # Optional bake: --build-arg EMBEDDER_WEIGHTS=imagenet (downloaded here) or a weights file in
-# the build context. Converts the embedder of JOB_CONFIG (EMBEDDER_BACKEND; int8 calibrates on the
+# the build context. Converts the embedder of JOB_CONFIG, and its audio embedder when it has one
+# (into baked/audio-cache: set the job's audio.cache_dir to it) (EMBEDDER_BACKEND; int8 calibrates on the
 # videos of CALIBRATION_VIDEOS, a folder in the build context) with the 'convert' extra, in this
 # stage only. The final image gets /opt/video-iab/baked: the conversion cache and what a worker
 # computes its cache key from (the weights file, the calibration videos). Empty: nothing is baked.
@@ -63,7 +64,8 @@ RUN --mount=type=bind,target=/tmp/context \
       -O video-features:job_config.embedder.seed=null \
       -O "video-features:job_config.embedder.backend=$EMBEDDER_BACKEND" \
       -O "video-features:job_config.embedder.calibration_videos=$calibration" \
-      -O "video-features:job_config.embedder.cache_dir=$PWD/baked/embed-cache"
+      -O "video-features:job_config.embedder.cache_dir=$PWD/baked/embed-cache" \
+      --audio-cache-dir "$PWD/baked/audio-cache"
 
 FROM app AS worker
 COPY --from=bake /opt/video-iab/baked ./baked

@@ -8,6 +8,8 @@ import statistics
 import time
 from collections.abc import Callable
 
+import av
+
 from jobgraph.memory import peak_rss_mib as peak_rss_mb  # noqa: F401 - re-exported for benchmarks
 from transforms.synthetic_video import VideoSpec, write_video
 
@@ -28,6 +30,22 @@ def clip(duration_s: float = 60.0, width: int = 1280, height: int = 720, fps: fl
         write_video(tmp, spec)
         os.replace(tmp, path)
     return path
+
+
+def with_audio(path: str, kind: str = "speech", seed: int = 0) -> str:
+    """Path of a cached copy of the clip at `path` with a sound track added (video packets as
+    they are; `kind` of transforms/synthetic_audio.py, as long as the clip), AAC 44.1 kHz."""
+    from transforms.synthetic_video import category_audio, with_audio_track
+
+    out = f"{os.path.splitext(path)[0]}_audio-{kind}{seed}.mp4"
+    if not os.path.exists(out):
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            duration = float(stream.duration * stream.time_base)
+        tmp = out + ".tmp.mp4"
+        with_audio_track(path, tmp, lambda rate: category_audio(kind, seed, duration, rate))
+        os.replace(tmp, out)
+    return out
 
 
 def render_graph_config(out: str, videos: str, project: str | None = None) -> str:

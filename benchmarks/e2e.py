@@ -15,6 +15,12 @@ Same generated 60-s 720p H.264 clips (benchmarks.common.clip), same run:
             no in-loop deblocking on non-key frames); its quality guards (PSNR of the samples
             against exact decoding, GAP@20 / coverage@80%P of a probe on a labelled clip,
             benchmarks.decode.quality_guard) are printed in the same run.
+  audio     what the audio path adds to ours (decode: {..}, audio: {..} in the features job): on
+            the same clips with a sound track added, one process on one thread decodes each
+            clip without and with its audio (same pass) and embeds the frames and the audio
+            windows (model.audio, VGGish); the figure is the audio's extra CPU-seconds (audio
+            decoding as timed inside the pass, plus audio embedding) over the video path's
+            (decode + frame embedding), target under 0.15.
 Both use the seeded development weights (same timings as ImageNet weights). Each variant runs
 in spawned processes, so peak RSS is per process; models are built before the clock starts.
 Variants alternate for --rounds rounds and each keeps its best round (the machine's speed
@@ -38,6 +44,7 @@ from benchmarks.common import clip, figure, peak_rss_mb
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE_DIR = os.path.join(REPO_ROOT, ".cache", "embed-backends")
+AUDIO_CACHE_DIR = os.path.join(REPO_ROOT, ".cache", "audio-backends")
 
 
 def _build_embedder(backend: str, threads: int | None, cache_dir: str = CACHE_DIR):
@@ -124,6 +131,51 @@ def run_ours(paths: list[str], backend: str, workers: int, cache_dir: str = CACH
             "peak_rss_mb": max(d["peak_rss_mb"] for d in done)}
 
 
+def _run_audio_cost(paths: list[str], backend: str, audio_backend: str) -> dict:
+    """One process, one thread: per clip, decode without and with audio, embed the frames and
+    the audio windows. Returns summed seconds per part."""
+    import numpy as np
+
+    from model.audio.config import AudioEmbedderConfig
+    from model.audio.constants import WINDOW_SAMPLES
+    from model.audio.handler import load_audio_embedder
+    from transforms.decode import DecodeConfig, decode_video
+
+    embed = _build_embedder(backend, 1)
+    audio = load_audio_embedder(AudioEmbedderConfig(backend=audio_backend, cache_dir=AUDIO_CACHE_DIR),
+                                num_threads=1)
+    embed(np.zeros((1, 299, 299, 3), np.uint8))
+    audio.embed(np.zeros((1, WINDOW_SAMPLES), np.float32))
+    times = dict.fromkeys(("decode_s", "decode_with_audio_s", "audio_decode_s", "embed_s",
+                           "audio_embed_s"), 0.0)
+    for path in paths:
+        t = time.perf_counter()
+        video = decode_video(path, DecodeConfig(threads=1))
+        times["decode_s"] += time.perf_counter() - t
+        t = time.perf_counter()
+        heard = decode_video(path, DecodeConfig(threads=1, audio=True))
+        times["decode_with_audio_s"] += time.perf_counter() - t
+        times["audio_decode_s"] += heard.audio_stats.decode_s
+        t = time.perf_counter()
+        embed(video.frames)
+        times["embed_s"] += time.perf_counter() - t
+        t = time.perf_counter()
+        audio.embed(heard.audio)
+        times["audio_embed_s"] += time.perf_counter() - t
+    return times
+
+
+def _audio_figures(cost: dict, audio_backend: str, n: int) -> None:
+    """The audio path's extra cost per video, as a fraction of the video path's."""
+    video = cost["decode_s"] + cost["embed_s"]
+    extra = cost["audio_decode_s"] + cost["audio_embed_s"]
+    figure("audio_extra_cost", extra / video, "fraction of the video path", None, clips=n,
+           audio_backend=audio_backend, target=0.15,
+           seconds_per_video={k: round(v / n, 3) for k, v in cost.items()},
+           extra_by_decode_difference=round((cost["decode_with_audio_s"] - cost["decode_s"]
+                                             + cost["audio_embed_s"]) / video, 3))
+
+
 def _in_child(fn, *args) -> dict:
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
@@ -158,12 +210,29 @@ def main(argv: list[str]) -> int:
                         help="our worker processes, one thread each (default: one per CPU)")
     parser.add_argument("--no-guard", action="store_true",
                         help="skip the fast decode mode's quality guard (about 2 minutes)")
+    parser.add_argument("--audio-backend", default=None,
+                        help="the audio embedder's backend (default: AudioEmbedderConfig's)")
+    parser.add_argument("--audio-only", action="store_true",
+                        help="only the audio path's extra cost (no baseline, no fast mode, no guard)")
     args = parser.parse_args(argv)
     n = args.clips or (4 if args.quick else 8)
     rounds = args.rounds or (2 if args.quick else 3)
     paths = [clip(60.0, seed=i, category=3 + i % 6) for i in range(n)]
     print(f"[e2e] {n} clip(s) of 60 s 720p H.264, {rounds} rounds; ours = {args.workers} worker(s) of "
           f"PyAV + {args.backend}", file=sys.stderr, flush=True)
+    if not args.audio_only:
+        _throughput(paths, rounds, args)
+    _audio_figures(*_audio_cost(paths, args), n)
+    if not args.no_guard and not args.audio_only:
+        from benchmarks.decode import quality_guard
+
+        quality_guard(args.backend, 300)
+    return 0
+
+
+def _throughput(paths: list[str], rounds: int, args) -> None:
+    """Baseline, ours exact and ours fast, alternating for `rounds` rounds; their figures."""
+    n = len(paths)
     runs = {"baseline": [], "exact": [], "fast": []}
     for r in range(rounds):
         runs["baseline"].append(_in_child(_run_baseline, paths, None))
@@ -174,8 +243,14 @@ def main(argv: list[str]) -> int:
     base = _best(runs["baseline"])
     for mode in ("exact", "fast"):
         _figures(mode, _best(runs[mode]), base, n, args, runs)
-    if not args.no_guard:
-        from benchmarks.decode import quality_guard
 
-        quality_guard(args.backend, 300)
-    return 0
+
+def _audio_cost(paths: list[str], args) -> tuple[dict, str]:
+    """(seconds per part, audio backend) of `_run_audio_cost` on the clips with a sound track."""
+    from benchmarks.common import with_audio
+    from model.audio.config import AudioEmbedderConfig
+
+    audio_backend = args.audio_backend or AudioEmbedderConfig().backend
+    heard = [with_audio(path, kind=("speech", "tone", "noise", "rhythm")[i % 4], seed=i)
+             for i, path in enumerate(paths)]
+    return _in_child(_run_audio_cost, heard, args.backend, audio_backend), audio_backend

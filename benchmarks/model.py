@@ -1,14 +1,27 @@
-"""`python -m benchmarks model [--quick] [--videos N] [--seed S]`: NeXtVLAD on the synthetic set.
+"""`python -m benchmarks model [--quick] [--videos N] [--seed S] [--audio-classes A]`: NeXtVLAD on
+the synthetic set.
 
-Trains, in one run on the same seeded synthetic YouTube-8M-format data (model/classifier/synthetic.py):
-NeXtVLAD with the metadata branch (model/classifier/configs/synthetic-demo.yaml), the same without
-metadata, and a mean-pooled logistic baseline; scores the test split. Figures (one JSON line
-each, ratio = ours / baseline):
-  gap_at_20                      NeXtVLAD vs mean pooling
-  sparse_class_map               AP on the "few informative frames" classes, vs mean pooling
-  metadata_class_map             AP on classes signalled only by metadata, vs NeXtVLAD without it
-  coverage_at_80_precision       NeXtVLAD vs mean pooling
-  train_seconds                  NeXtVLAD vs mean pooling (wall clock, this machine)
+Trains, in one run on the same seeded synthetic YouTube-8M-format data (model/classifier/synthetic.py,
+with A = 4 audio classes by default: two look-alike pairs told apart only by their 128-d audio):
+  nextvlad     video NeXtVLAD + metadata (synthetic-demo-audio.yaml with audio off), the
+               video-only model
+  two_stream   video + audio NeXtVLAD + metadata (model/classifier/configs/synthetic-demo-audio.yaml)
+  no_metadata  video NeXtVLAD without metadata
+  mean_pool    a mean-pooled logistic baseline (video + metadata)
+and scores the test split. Figures (one JSON line each, ratio = ours / baseline):
+  gap_at_20                      nextvlad vs mean pooling
+  sparse_class_map               AP on the "few informative frames" classes, nextvlad vs mean pooling
+  metadata_class_map             AP on classes signalled only by metadata, nextvlad vs no_metadata
+  coverage_at_80_precision       nextvlad vs mean pooling
+  train_seconds                  nextvlad vs mean pooling (wall clock, this machine)
+  audio_class_map                AP on the audio classes, two_stream vs nextvlad (video-only)
+  other_class_map                AP on dense + sparse + metadata classes, two_stream vs nextvlad
+  two_stream_gap_at_20           two_stream vs nextvlad
+  two_stream_train_seconds       two_stream vs nextvlad
+then one JSON object {"per_class_ap": [{"class", "kind", "two_stream", "video_only"}, ...]}.
+The first five are computed on the set with audio classes since they were added (the video-only
+models cannot tell a look-alike pair apart, so gap_at_20 values are lower than on the old set);
+--audio-classes 0 gives the old set (synthetic-demo.yaml) and only the first five figures.
 """
 from __future__ import annotations
 
@@ -29,28 +42,31 @@ def _figure(name: str, value: float, unit: str, baseline: float) -> None:
                       "ratio": None if ratio is None else round(ratio, 3)}))
 
 
-def main(argv: list[str]) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = argparse.ArgumentParser(prog="python -m benchmarks model")
-    parser.add_argument("--quick", action="store_true", help="600 videos instead of 1500")
-    parser.add_argument("--videos", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-
-    from model.classifier import data, metrics, synthetic, train
+def _runs(spec, seed: int) -> dict:
+    """name -> (config, model builder) of the models to train on `spec`'s set."""
     from model.classifier.baseline import build_mean_pool_model
     from model.classifier.config import builtin_config_path, load_config
     from model.classifier.nextvlad import build_model
 
-    videos = args.videos or (600 if args.quick else 1500)
-    spec = synthetic.SyntheticSpec(num_videos=videos, seed=args.seed)
-    config = load_config(builtin_config_path("synthetic-demo.yaml"))
-    config = config.replace(train=dataclasses.replace(config.train, seed=args.seed))
-    runs = {"nextvlad": (config, build_model),
-            "no_metadata": (config.replace(metadata=None), build_model),
-            "mean_pool": (config.replace(train=dataclasses.replace(config.train, learning_rate=1e-2,
-                                                                   epochs=20)),
+    name = "synthetic-demo-audio.yaml" if spec.audio_classes else "synthetic-demo.yaml"
+    config = load_config(builtin_config_path(name))
+    config = config.replace(num_classes=spec.num_classes,
+                            train=dataclasses.replace(config.train, seed=seed))
+    video = config.replace(audio=None)
+    runs = {"nextvlad": (video, build_model),
+            "no_metadata": (video.replace(metadata=None), build_model),
+            "mean_pool": (video.replace(train=dataclasses.replace(video.train, learning_rate=1e-2,
+                                                                  epochs=20)),
                           build_mean_pool_model)}
+    if spec.audio_classes:
+        runs["two_stream"] = (config, build_model)
+    return runs
+
+
+def _train_all(spec, runs: dict) -> dict:
+    """Train every run on one written copy of `spec`'s set; name -> test scores, labels, APs."""
+    from model.classifier import data, metrics, synthetic, train
+
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-model-") as root:
         files = synthetic.write_dataset(os.path.join(root, "data"), spec)
@@ -62,12 +78,33 @@ def main(argv: list[str]) -> int:
             scores = train.predict_arrays(result.model, test, cfg)
             results[name] = {"scores": scores, "labels": test["labels"], "seconds": seconds,
                              "aps": metrics.class_average_precisions(scores, test["labels"], 20)}
+    return results
+
+
+def main(argv: list[str]) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks model")
+    parser.add_argument("--quick", action="store_true", help="600 videos instead of 1500")
+    parser.add_argument("--videos", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--audio-classes", type=int, default=4,
+                        help="audio classes (even; 0 = the set without audio, no two-stream run)")
+    args = parser.parse_args(argv)
+
+    from model.classifier import metrics, synthetic
+
+    videos = args.videos or (600 if args.quick else 1500)
+    spec = synthetic.SyntheticSpec(num_videos=videos, seed=args.seed,
+                                   audio_classes=args.audio_classes,
+                                   audio_feature_size=128 if args.audio_classes else 0)
+    results = _train_all(spec, _runs(spec, args.seed))
 
     def gap(name):
         return metrics.gap(results[name]["scores"], results[name]["labels"], 20)
 
-    def class_map(name, kind):
-        return float(np.nanmean(results[name]["aps"][spec.classes_of(kind)]))
+    def class_map(name, *kinds):
+        classes = [c for kind in kinds for c in spec.classes_of(kind)]
+        return float(np.nanmean(results[name]["aps"][classes]))
 
     def coverage(name):
         return metrics.coverage_at_precision(results[name]["scores"], results[name]["labels"],
@@ -81,5 +118,25 @@ def main(argv: list[str]) -> int:
     _figure("coverage_at_80_precision", coverage("nextvlad"), "fraction of videos",
             coverage("mean_pool"))
     _figure("train_seconds", results["nextvlad"]["seconds"], "s", results["mean_pool"]["seconds"])
+    if spec.audio_classes:
+        _two_stream_figures(spec, results, gap, class_map)
     return 0
 
+
+def _two_stream_figures(spec, results: dict, gap, class_map) -> None:
+    """The two-stream model against the video-only one: audio classes, the others, per class."""
+    from model.classifier import synthetic
+
+    others = (synthetic.DENSE, synthetic.SPARSE, synthetic.METADATA_KIND)
+    _figure("audio_class_map", class_map("two_stream", synthetic.AUDIO_KIND), "AP",
+            class_map("nextvlad", synthetic.AUDIO_KIND))
+    _figure("other_class_map", class_map("two_stream", *others), "AP",
+            class_map("nextvlad", *others))
+    _figure("two_stream_gap_at_20", gap("two_stream"), "GAP", gap("nextvlad"))
+    _figure("two_stream_train_seconds", results["two_stream"]["seconds"], "s",
+            results["nextvlad"]["seconds"])
+    print(json.dumps({"per_class_ap": [
+        {"class": c, "kind": kind,
+         "two_stream": round(float(results["two_stream"]["aps"][c]), 4),
+         "video_only": round(float(results["nextvlad"]["aps"][c]), 4)}
+        for c, kind in enumerate(spec.class_kinds)]}))

@@ -1,7 +1,8 @@
 """Rebuild the embedded demo set deterministically from seeds: `.venv/bin/python -m demo.build`.
 
 What it writes (all committed; everything here is a DEMO, see demo/README.md):
-  demo/videos/{id}.mp4       generated "category scenes" (transforms/synthetic_video.py), H.264
+  demo/videos/{id}.mp4       generated "category scenes" (transforms/synthetic_video.py), H.264,
+                             with a generated sound track (transforms/synthetic_audio.py), AAC
   demo/metadata/{id}.json    upload-metadata sidecars for every other video
   demo/manifest.json         each demo video's scene class and true (stand-in) IAB category
   demo/pca.npz               a 64-d YT8M-style PCA fitted on the seeded-Inception features
@@ -10,13 +11,13 @@ What it writes (all committed; everything here is a DEMO, see demo/README.md):
 How, through the project's own code paths:
   1. generate the demo videos plus extra training and validation videos (not committed);
   2. run the video-features job of the root klio-job.yaml (jobgraph.pipeline.run, the same
-     decode/embedder settings: seeded Inception-v3, seed 0) with `pca: null` to get 2048-d
-     features, and fit the PCA on them (model/features/pca.py);
+     decode/embedder/audio settings: seeded Inception-v3 and VGGish, seed 0) with `pca: null`
+     to get 2048-d features, and fit the PCA on them (model/features/pca.py);
   3. run the video-features job again exactly as configured (with demo/pca.npz): the uint8
      64-d features the demo run produces;
-  4. train the NeXtVLAD (model/classifier/train.py) on those features (frame-subset augmentation,
-     upload metadata on half the examples) and calibrate per-category thresholds on the
-     validation videos (model/classifier/calibrate.py).
+  4. train the two-stream NeXtVLAD (video + audio, model/classifier/train.py) on those features
+     (frame-subset augmentation, upload metadata on half the examples) and calibrate
+     per-category thresholds on the validation videos (model/classifier/calibrate.py).
 """
 from __future__ import annotations
 
@@ -34,55 +35,71 @@ DEMO = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(DEMO)
 CONFIG = os.path.join(REPO, "klio-job.yaml")
 
-# Scene class of transforms/synthetic_video.py -> a stand-in IAB Content Taxonomy 3.0 category
-# (a plausible visual category from model/taxonomy/visual-categories.yaml) and an upload category.
+# Demo category -> the scene class of transforms/synthetic_video.py it shows, a stand-in IAB
+# Content Taxonomy 3.0 category, an upload category, and its sound (transforms/synthetic_audio.py).
 # The synthetic scenes look nothing like these topics: the mapping only gives the demo real IDs.
+# The first six are told apart by what is seen; their sound is drawn from GENERIC_SOUNDS per
+# video, so it says nothing. The last two LOOK alike (one scene class) and are told apart only by
+# what is heard: a beat (music) or formant-shaped, syllable-rate noise (talk).
 CATEGORIES = [
-    # (scene class, IAB id, IAB name, upload category of the sidecar metadata, id prefix)
-    (0, "533", "Soccer", "sports", "soccer"),
-    (1, "216", "Cooking", "food", "cooking"),
-    (2, "425", "Dogs", "pets", "dogs"),
-    (3, "518", "Auto Racing", "autos", "racing"),
-    (4, "275", "Gardening", "home", "gardening"),
-    (5, "680", "Video Gaming", "gaming", "gaming"),
+    # (scene class, IAB id, IAB name, upload category of the sidecar metadata, id prefix, sound)
+    (0, "533", "Soccer", "sports", "soccer", None),
+    (1, "216", "Cooking", "food", "cooking", None),
+    (2, "425", "Dogs", "pets", "dogs", None),
+    (3, "518", "Auto Racing", "autos", "racing", None),
+    (4, "275", "Gardening", "home", "gardening", None),
+    (5, "680", "Video Gaming", "gaming", "gaming", None),
+    (6, "351", "Dance and Electronic Music", "music", "music", "rhythm"),
+    (6, "371", "Talk Radio", "radio", "talk", "speech"),
 ]
-DEMO_PER_CLASS = 4          # committed videos per category
-TRAIN_PER_CLASS = 6         # extra training videos per category (generated, not committed)
-VALIDATE_PER_CLASS = 3      # extra validation videos per category (for the thresholds)
+GENERIC_SOUNDS = ("noise", "tone", "silence")
+DEMO_PER_CLASS = 3          # committed videos per category
+TRAIN_PER_CLASS = 12        # extra training videos per category (generated, not committed)
+VALIDATE_PER_CLASS = 6      # extra validation videos per category (for the thresholds)
 VIDEO = dict(duration_s=5.0, fps=10.0, width=128, height=96, crf=30, preset="veryfast")
 PCA_DIMS = 64
+AUDIO_DIM = 128             # VGGish's, PCA-whitened by the audio embedder itself
 AUGMENT = 8                 # training examples per training video (random frame subsets)
 TARGET_PRECISION = 0.9
 LANGUAGES = ["en", "es", "de", "fr"]
 
 
 def video_ids(split: str, per_class: int) -> list[tuple[str, int, int]]:
-    """(id, scene class, seed) for a split; seeds differ between splits and videos. "heldout"
-    videos are never used to build the demo (the tests score the demo model on them)."""
+    """(id, category index in CATEGORIES, seed) for a split; seeds differ between splits and
+    videos. "heldout" videos are never used to build the demo (the tests score the demo model
+    on them)."""
     base = {"demo": 0, "train": 10_000, "validate": 20_000, "heldout": 30_000}[split]
     out = []
-    for scene, _, _, _, prefix in CATEGORIES:
+    for index, (_, _, _, _, prefix, _) in enumerate(CATEGORIES):
         for k in range(per_class):
             vid = f"{prefix}-{k + 1:02d}" if split == "demo" else f"{split}-{prefix}-{k + 1:02d}"
-            out.append((vid, scene, base + 100 * scene + k))
+            out.append((vid, index, base + 100 * index + k))
     return out
 
 
+def video_spec(index: int, seed: int):
+    """The VideoSpec of a video of category `index` (its scene and its sound)."""
+    from transforms.synthetic_video import VideoSpec
+
+    scene, sound = CATEGORIES[index][0], CATEGORIES[index][5]
+    if sound is None:
+        sound = GENERIC_SOUNDS[seed % len(GENERIC_SOUNDS)]
+    return VideoSpec(content="scene", category=scene, seed=seed, audio=True, audio_kind=sound, **VIDEO)
+
+
 def generate_videos(directory: str, split: str, per_class: int) -> list[tuple[str, int, int]]:
-    from transforms.synthetic_video import VideoSpec, write_video
+    from transforms.synthetic_video import write_video
 
     os.makedirs(directory, exist_ok=True)
     items = video_ids(split, per_class)
-    for vid, scene, seed in items:
-        write_video(os.path.join(directory, f"{vid}.mp4"),
-                    VideoSpec(content="scene", category=scene, seed=seed, **VIDEO))
+    for vid, index, seed in items:
+        write_video(os.path.join(directory, f"{vid}.mp4"), video_spec(index, seed))
     return items
 
 
-def sidecar(vid: str, scene: int, seed: int) -> dict:
-    upload = next(c[3] for c in CATEGORIES if c[0] == scene)
-    return {"category": upload, "language": LANGUAGES[seed % len(LANGUAGES)],
-            "duration": VIDEO["duration_s"], "channel": f"demo-channel-{scene}"}
+def sidecar(vid: str, index: int, seed: int) -> dict:
+    return {"category": CATEGORIES[index][3], "language": LANGUAGES[seed % len(LANGUAGES)],
+            "duration": VIDEO["duration_s"], "channel": f"demo-channel-{index}"}
 
 
 def run_features(videos_dir: str, out_dir: str, pca: str | None, ids: list[str]) -> None:
@@ -124,6 +141,7 @@ def model_config(base_config: str):
         "categories": [c[1] for c in CATEGORIES],
         "max_frames": 30,
         "rgb": {"feature_size": PCA_DIMS, "cluster_size": 16, "groups": 4, "expansion": 2},
+        "audio": {"feature_size": AUDIO_DIM, "cluster_size": 8, "groups": 4, "expansion": 2},
         "hidden_size": 64,
         "metadata": {"categories": [c[3] for c in CATEGORIES], "languages": LANGUAGES,
                      "duration": True, "channel_buckets": 0},
@@ -133,19 +151,19 @@ def model_config(base_config: str):
 
 
 def write_examples(path: str, records: list, rng: np.random.Generator, augment: int) -> int:
-    """records: (feature file, scene class, metadata dict or None). With augment > 0 each video
-    gives `augment` examples of random frame subsets (order kept), metadata on about half."""
+    """records: (feature file, category index, metadata dict or None). With augment > 0 each
+    video gives `augment` examples of random frame subsets (order kept, rgb and audio rows
+    alike), metadata on about half."""
     from model.classifier.data import write_tfrecord
     from model.features.codec import sequence_example as make_sequence_example
 
-    index = {c[0]: i for i, c in enumerate(CATEGORIES)}
     examples = []
-    for feats, scene, meta in records:
-        raw = feats.raw
+    for feats, index, meta in records:
+        raw, audio = feats.raw, feats.audio_raw
         duration = {"duration": float(feats.context.get("duration_s") or VIDEO["duration_s"])}
         if augment == 0:
             full = {**duration, **{k: v for k, v in (meta or {}).items() if k in ("category", "language")}}
-            examples.append(make_sequence_example(feats.video_id, raw, labels=[index[scene]],
+            examples.append(make_sequence_example(feats.video_id, raw, labels=[index], audio=audio,
                                                   metadata=full))
             continue
         for _ in range(augment):
@@ -155,15 +173,16 @@ def write_examples(path: str, records: list, rng: np.random.Generator, augment: 
             md = dict(duration)
             if with_meta:
                 md.update(category=meta["category"], language=meta["language"])
-            examples.append(make_sequence_example(feats.video_id, raw[keep], labels=[index[scene]],
-                                                  metadata=md))
+            examples.append(make_sequence_example(feats.video_id, raw[keep], labels=[index],
+                                                  audio=audio[keep], metadata=md))
     order = rng.permutation(len(examples))
     return write_tfrecord(path, [examples[i] for i in order])
 
 
 def generate_demo_set(work: str):
     """Videos (demo ones in demo/videos, all of them under work) and the demo's sidecars.
-    Returns (demo, train, validate, sidecars): lists of (id, scene, seed) and {id: sidecar}."""
+    Returns (demo, train, validate, sidecars): lists of (id, category index, seed) and
+    {id: sidecar}."""
     videos = os.path.join(DEMO, "videos")
     metadata_dir = os.path.join(DEMO, "metadata")
     for directory in (videos, metadata_dir, os.path.join(DEMO, "model")):
@@ -177,9 +196,9 @@ def generate_demo_set(work: str):
         shutil.copy(os.path.join(videos, f"{vid}.mp4"), all_videos)
     os.makedirs(metadata_dir, exist_ok=True)
     sidecars = {}
-    for i, (vid, scene, seed) in enumerate(demo):
+    for i, (vid, index, seed) in enumerate(demo):
         if i % 2 == 0:
-            sidecars[vid] = sidecar(vid, scene, seed)
+            sidecars[vid] = sidecar(vid, index, seed)
             with open(os.path.join(metadata_dir, f"{vid}.json"), "w", encoding="utf-8") as fh:
                 json.dump(sidecars[vid], fh, indent=1)
                 fh.write("\n")
@@ -233,13 +252,17 @@ def train_demo_model(work: str, feats_dir: str, train_items: list, validate: lis
 
 def write_manifest(demo: list, sidecars: dict, document: dict) -> dict:
     manifest = {
-        "note": "DEMO: synthetic videos; the IAB categories are stand-ins for the scene classes",
+        "note": "DEMO: synthetic videos; the IAB categories are stand-ins for the scene classes "
+                "and sounds",
         "embedder": "inception_v3, seeded random weights (seed 0), BatchNorm re-estimated",
-        "categories": [{"scene": s, "id": i, "name": n, "upload_category": u}
-                       for s, i, n, u, _ in CATEGORIES],
-        "videos": {vid: {"scene": scene, "seed": seed, "category_id": CATEGORIES[scene][1],
-                         "category_name": CATEGORIES[scene][2], "metadata_sidecar": vid in sidecars}
-                   for vid, scene, seed in demo},
+        "audio_embedder": "vggish, seeded random weights (seed 0), PCA fitted on generated sounds",
+        "categories": [{"scene": s, "id": i, "name": n, "upload_category": u,
+                        "sound": sound or f"any of {', '.join(GENERIC_SOUNDS)}"}
+                       for s, i, n, u, _, sound in CATEGORIES],
+        "videos": {vid: {"scene": CATEGORIES[index][0], "sound": video_spec(index, seed).audio_kind,
+                         "seed": seed, "category_id": CATEGORIES[index][1],
+                         "category_name": CATEGORIES[index][2], "metadata_sidecar": vid in sidecars}
+                   for vid, index, seed in demo},
         "validation": document.get("validation"),
         "thresholds": {row["id"]: row["threshold"] for row in document["categories"]},
     }

@@ -127,16 +127,20 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-def section_of(source: type, annotations: Mapping[str, Any] | None = None) -> type[Section]:
+def section_of(source: type, annotations: Mapping[str, Any] | None = None,
+               exclude: tuple[str, ...] = ()) -> type[Section]:
     """A Section with one key per field of the dataclass `source`, in its order, with the type
     and default the dataclass declares: a job's settings and the config object its code takes
     are then one list of fields. `annotations[name]` replaces a field's type by a stricter one
     for the user (e.g. `Annotated[int, Field(ge=1, description="a positive integer")]` or a
-    `Literal`); the default still comes from the dataclass."""
+    `Literal`); the default still comes from the dataclass. Fields in `exclude` are set by the
+    code, not the user: they are no keys."""
     annotations = dict(annotations or {})
     hints = typing.get_type_hints(source)
     fields: dict[str, Any] = {}
     for field in dataclasses.fields(source):
+        if field.name in exclude:
+            continue
         default = field.default
         if default is dataclasses.MISSING:
             default = ... if field.default_factory is dataclasses.MISSING else field.default_factory()

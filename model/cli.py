@@ -162,13 +162,28 @@ def calibrate(model_dir, data_patterns, target_precision, min_positives, plots_d
 def convert(model_dir, cache_dir) -> None:
     """Convert the classifier to OpenVINO into the cache the video-iab job reads
     (classifier.cache_dir), so that workers start without TensorFlow (JSON on stdout)."""
-    from model.classifier.backends import default_cache_dir
+    from model.openvino_cache import default_cache_dir
     from model.classifier.serving import load_classifier
 
     with _errors():
         classifier = load_classifier(model_dir, backend="openvino", cache_dir=cache_dir)
     _echo_json({"model_dir": model_dir, "model": classifier.config.name,
                 "cache_dir": cache_dir or default_cache_dir(), **classifier.runtime})
+
+
+@model.command("convert-vggish")
+@click.option("--checkpoint", required=True,
+              help="the published TF1 VGGish checkpoint (vggish_model.ckpt), downloaded beforehand")
+@click.option("--output", required=True, type=click.Path(dir_okay=False),
+              help="Keras weights file to write (must end in .weights.h5)")
+def convert_vggish(checkpoint, output) -> None:
+    """Convert the VGGish checkpoint into the audio embedder's Keras weights (its `weights:`
+    setting; its PCA comes from the published vggish_pca_params.npz, `pca_params:`)."""
+    from model.audio.checkpoint import convert_checkpoint
+
+    with _errors():
+        report = convert_checkpoint(checkpoint, output)
+    _echo_json(report)
 
 
 @model.command()
@@ -178,12 +193,17 @@ def convert(model_dir, cache_dir) -> None:
 @click.option("--encoding", type=click.Choice(["uint8", "float16"]), default="uint8", show_default=True)
 @click.option("--shards", default=2, show_default=True, type=int)
 @click.option("--seed", default=0, show_default=True, type=int)
-def synth(out_dir, videos, dim, encoding, shards, seed) -> None:
+@click.option("--audio-classes", default=0, show_default=True, type=int,
+              help="look-alike classes told apart by audio (even; needs --audio-dim)")
+@click.option("--audio-dim", default=0, show_default=True, type=int,
+              help="audio feature size (0 = no audio list; 128 as YouTube-8M)")
+def synth(out_dir, videos, dim, encoding, shards, seed, audio_classes, audio_dim) -> None:
     """Write the synthetic YouTube-8M-format set (train / validate / test shards)."""
     from model.classifier.synthetic import SyntheticSpec, write_dataset
 
     with _errors():
-        spec = SyntheticSpec(num_videos=videos, feature_size=dim, encoding=encoding, seed=seed)
+        spec = SyntheticSpec(num_videos=videos, feature_size=dim, encoding=encoding, seed=seed,
+                             audio_classes=audio_classes, audio_feature_size=audio_dim)
         files = write_dataset(out_dir, spec, shards=shards)
     _echo_json({"out": out_dir, "classes": spec.num_classes, "kinds": list(spec.class_kinds),
                 "files": files})

@@ -8,6 +8,10 @@ module is put back here, once per process, before any handler loads a model.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
 from apache_beam.ml.inference import base
 from apache_beam.ml.inference.base import ModelHandler
 
@@ -19,4 +23,17 @@ except ImportError:  # not on this platform: Beam's own warning is then true
 if getattr(base, "resource", None) is None and resource is not None:
     base.resource = resource
 
-__all__ = ["ModelHandler"]
+__all__ = ["ModelHandler", "run_concatenated"]
+
+
+def run_concatenated(batch: Sequence[tuple[Any, np.ndarray]], run: Callable[[np.ndarray], np.ndarray],
+                     empty: np.ndarray) -> list[tuple[Any, np.ndarray]]:
+    """Keyed RunInference batch -> per-key results: each element's rows ([T_i, ...], T_i may be
+    0) run together through `run` ([sum T_i, ...] -> [sum T_i, D]) and split back per key;
+    `empty` ([0, D]) is every key's result when no element has a row."""
+    lengths = [len(rows) for _, rows in batch]
+    stacked = [rows for _, rows in batch if len(rows)]
+    if not stacked:
+        return [(key, empty) for key, _ in batch]
+    results = run(np.concatenate(stacked) if len(stacked) > 1 else stacked[0])
+    return list(zip((key for key, _ in batch), np.split(results, np.cumsum(lengths)[:-1])))

@@ -23,6 +23,15 @@ sys.modules.setdefault("openvino_telemetry", None)
 
 META_FILE = "meta.json"
 MODEL_FILE = "model.xml"
+CACHE_ENV = "VIDEO_IAB_CACHE"
+
+
+def default_cache_dir() -> str:
+    """Where converted models go unless a cache_dir is configured: $VIDEO_IAB_CACHE, else
+    $XDG_CACHE_HOME/video-iab, else ~/.cache/video-iab; `openvino/` inside it."""
+    root = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "video-iab")
+    return os.path.join(root, "openvino")
 
 
 def is_cached(entry: str) -> bool:

@@ -11,7 +11,8 @@ the features, else a sidecar `{metadata_location}/{id}.json`; missing metadata i
 present but unusable metadata (too large, too deep, not an object, not a regular file) is a
 `bad-metadata` dead letter. Labels file (written atomically; README "Labels file"):
 {schema_version: 2, video_id, model: {name, version, backend}, taxonomy,
- features: {embedder: {name, version, backend, precision, seeded_weights}, sampling, pca[, note]},
+ features: {embedder: {name, version, backend, precision, seeded_weights}, sampling, pca
+            [, audio: {embedder: {name, version, backend}, source}][, note]},
  labels: [{id, name, tier_path, score, threshold, source[, textual_score]}],
  top_k: [{id, name, score}], frames_used, metadata_source, created_at}
 model.version: sha256 of the weights, thresholds and categories files (first 12 hex digits);
@@ -85,7 +86,7 @@ class ReadFeatures(beam.DoFn):
                 metadata["duration"] = duration
         Metrics.counter(NAMESPACE, f"metadata-{source}").inc()
         yield task, VideoInput(task.element_id, features.frames, features.num_frames, metadata, source,
-                               feature_provenance(features.context))
+                               feature_provenance(features.context), audio=features.audio)
 
     @staticmethod
     def _features(path: str):
@@ -131,13 +132,19 @@ def merge_textual(labels: list[dict], textual: list[dict]) -> list[dict]:
 
 def feature_provenance(context: dict) -> dict:
     """The labels file's `features`: the embedder, weights, sampling and PCA a feature file's
-    context records (model/features/codec.py); a seeded embedder's features are marked."""
+    context records (model/features/codec.py), and its audio embedder and source when it has
+    an audio list; features of a seeded (frame or audio) embedder are marked."""
     version = context.get("embedder_version")
     seeded = ";seeded:" in str(version or "")
     embedder = {"name": context.get("embedder_name"), "version": version,
                 "backend": context.get("embedder_backend"),
                 "precision": context.get("embedder_precision"), "seeded_weights": seeded}
     out = {"embedder": embedder, "sampling": context.get("sampling"), "pca": context.get("pca")}
+    if context.get("audio_embedder_name") is not None:
+        out["audio"] = {"embedder": {key: context.get(f"audio_embedder_{key}")
+                                     for key in ("name", "version", "backend")},
+                        "source": context.get("audio_source")}
+        seeded = seeded or ";seeded:" in str(context.get("audio_embedder_version") or "")
     if seeded:
         out["note"] = SEEDED_NOTE
     return out
@@ -193,6 +200,10 @@ class WriteLabels(beam.DoFn):
 
     def process(self, element):
         task, item, prediction = element
+        if "error" in prediction:  # features the model cannot take (ClassifierHandler)
+            yield _failed(self.config, item.video_id, "classify", prediction["error"],
+                          prediction["error"].reason)
+            return
         try:
             textual = self._textual(item.video_id)  # BadMetadata: a dead letter of its own reason
             labels = merge_textual(prediction["labels"], textual) if textual is not None else [

@@ -75,7 +75,8 @@ def extract(video, output, video_id, weights, seed, backend, fps, max_frames, po
 @features.command()
 @click.argument("file")
 def show(file):
-    """Print FILE's id, frame count, dimension, dtype, timestamps and embedder as JSON."""
+    """Print FILE's id, frame count, dimension, dtype, timestamps, embedder and streams (rgb,
+    audio when present) as JSON."""
     from model.features.codec import read_feature_file
 
     try:
@@ -90,10 +91,28 @@ def show(file):
         "duration_s": ctx.get("duration_s"), "sampling": ctx.get("sampling"), "pca": ctx.get("pca"),
         "embedder": {k: ctx.get(f"embedder_{k}") for k in ("name", "version", "backend", "precision")},
     }
+    info["streams"] = _streams(parsed)
     meta = {k: v for k, v in ctx.items() if k.startswith("meta_")}
     if meta:
         info["meta"] = meta
     click.echo(json.dumps(info, indent=2))
+
+
+def _streams(parsed) -> dict:
+    """Each feature list of a feature file: its shape and the times its rows stand for (a
+    frame's presentation time; the start of the 0.96 s an audio row heard)."""
+    ctx = parsed.context
+    timestamps = [round(t, 6) for t in ctx.get("timestamps_s", [])]
+    streams = {"rgb": {"num_frames": parsed.num_frames, "dim": int(parsed.raw.shape[1]),
+                       "dtype": str(parsed.raw.dtype), "timestamps": timestamps}}
+    if parsed.audio_raw is not None:
+        streams["audio"] = {
+            "num_frames": int(parsed.audio_raw.shape[0]), "dim": int(parsed.audio_raw.shape[1]),
+            "dtype": str(parsed.audio_raw.dtype),
+            "timestamps": [round(t, 6) for t in ctx.get("audio_timestamps_s", [])],
+            "source": ctx.get("audio_source"), "decode_errors": ctx.get("audio_decode_errors"),
+            "embedder": {k: ctx.get(f"audio_embedder_{k}") for k in ("name", "version", "backend")}}
+    return streams
 
 
 @features.command("fit-pca")
@@ -135,12 +154,18 @@ def fit_pca_command(features_glob, output, dims, sample, seed):
 
 @features.command()
 @common_options
-def convert(job_name, job_dir, config_file, overrides, templates):
-    """Build the features job's embedder once, filling its conversion cache (embedder.cache_dir).
+@click.option("--audio-cache-dir", default=None,
+              help="where to put the audio embedder's conversion (default: its audio.cache_dir)")
+def convert(job_name, job_dir, config_file, overrides, templates, audio_cache_dir):
+    """Build the features job's embedders once, filling their conversion caches
+    (embedder.cache_dir; audio.cache_dir when the job has an `audio:` section on OpenVINO).
 
-    Run it where the worker image is built, so workers load the converted model in seconds
-    without building the Keras model. Prints {"job", "backend", "cache_dir", "cache_hit"}.
+    Run it where the worker image is built, so workers load the converted models in seconds
+    without TensorFlow. Prints {"job", "backend", "cache_dir", "cache_hit"[, "audio": {"backend",
+    "cache_dir", "cache_hit"}]}.
     """
+    import dataclasses
+
     from jobgraph.config import ConfigError
     from transforms.calibration import embedder_for
     from transforms.job_settings import features_config
@@ -148,12 +173,28 @@ def convert(job_name, job_dir, config_file, overrides, templates):
     try:
         graph = load_config(job_dir, config_file, overrides, templates)
         job = graph.job(job_name or "video-features")
-        embedder_config = features_config(job).embedder
+        config = features_config(job)
+        embedder_config, audio = config.embedder, config.audio
+        if audio is not None and audio_cache_dir:
+            audio = dataclasses.replace(audio, cache_dir=audio_cache_dir)
     except (ConfigError, KeyError, ValueError) as exc:
         _fail("bad-config", str(exc))
     if embedder_config.cache_dir is None or not embedder_config.backend.startswith("openvino"):
         _fail("nothing-to-convert", f"job {job.job_name}: embedder backend {embedder_config.backend!r} with "
               f"cache_dir {embedder_config.cache_dir!r}; conversion needs an openvino-* backend and a cache_dir")
     embedder = embedder_for(embedder_config)
-    click.echo(json.dumps({"job": job.job_name, "backend": embedder_config.backend,
-                           "cache_dir": embedder_config.cache_dir, "cache_hit": embedder.cache_hit}))
+    result = {"job": job.job_name, "backend": embedder_config.backend,
+              "cache_dir": embedder_config.cache_dir, "cache_hit": embedder.cache_hit}
+    if audio is not None and audio.backend.startswith("openvino"):
+        result["audio"] = _convert_audio(audio)
+    click.echo(json.dumps(result))
+
+
+def _convert_audio(audio) -> dict:
+    """Load (so convert, on a cache miss) the audio embedder of AudioEmbedderConfig `audio`."""
+    from model.audio.handler import load_audio_embedder
+    from model.openvino_cache import default_cache_dir
+
+    loaded = load_audio_embedder(audio)
+    return {"backend": audio.backend, "cache_dir": audio.cache_dir or default_cache_dir(),
+            "cache_hit": loaded.cache_hit}

@@ -37,17 +37,22 @@ import av
 import numpy as np
 
 from transforms import decode_fast, decode_source
+from transforms.decode_audio import AudioStats, AudioWindows, pick_audio_stream
 from transforms.decode_config import DecodeConfig
 from transforms.decode_errors import REASONS, VideoRejected, check_pixels
 from transforms.decode_sampling import SamplingPass
 from transforms.decode_targets import TargetClock
 
-__all__ = ["REASONS", "DecodeConfig", "DecodeStats", "DecodedVideo", "SampledFrame",
+__all__ = ["REASONS", "AudioStats", "DecodeConfig", "DecodeStats", "DecodedVideo", "SampledFrame",
            "VideoDecoder", "VideoInfo", "VideoRejected", "decode_video"]
 
 # Demuxers a video may be read with (any name of FFmpeg's comma-separated format names).
 _VIDEO_DEMUXERS = {"mov", "mp4", "matroska", "webm", "mpegts", "avi", "flv", "mpeg", "ogg", "asf"}
 _NOT_VIDEO_CODECS = {"ansi", "bintext", "xbin", "idf"}
+_OWN_STREAM_DURATIONS = {"mov", "mp4"}  # demuxers whose headers give each stream its duration
+# Audio is read on past the last video packet used until the windows are full, at most this far
+# past the last window: interleaved files keep the streams much closer together than that.
+_AUDIO_READ_AHEAD_S = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,13 +106,19 @@ class DecodeStats:
 
 @dataclasses.dataclass(frozen=True)
 class DecodedVideo:
-    """A whole sampled video: frames uint8[T,size,size,3] RGB, timestamps_s float64[T]."""
+    """A whole sampled video: frames uint8[T,size,size,3] RGB, timestamps_s float64[T]; with
+    DecodeConfig.audio, audio float32[T, WINDOW_SAMPLES] (16 kHz mono, one window per sample,
+    decode_audio.py), audio_timestamps_s float64[T] (where each window starts: its target's
+    time) and audio_stats, else None."""
 
     frames: np.ndarray
     timestamps_s: np.ndarray
     info: VideoInfo
     duration_s: float
     stats: DecodeStats
+    audio: np.ndarray | None = None
+    audio_timestamps_s: np.ndarray | None = None
+    audio_stats: AudioStats | None = None
 
 
 def decode_video(source: str | BinaryIO, config: DecodeConfig = DecodeConfig()) -> DecodedVideo:
@@ -115,13 +126,16 @@ def decode_video(source: str | BinaryIO, config: DecodeConfig = DecodeConfig()) 
     with VideoDecoder(source, config) as decoder:
         samples = list(decoder.frames())
         info, stats = decoder.info, decoder.stats
+        audio, audio_stats = decoder.audio_windows(), decoder.audio_stats
+        audio_starts = decoder.audio_starts_s()
     size = config.size
     frames = (np.stack([s.image for s in samples]) if samples
               else np.zeros((0, size, size, 3), np.uint8))
     timestamps = np.array([s.timestamp_s for s in samples], np.float64)
     duration = stats.end_s if stats.end_s is not None else (info.duration_s or 0.0)
     return DecodedVideo(frames=frames, timestamps_s=timestamps, info=info,
-                        duration_s=float(duration), stats=stats)
+                        duration_s=float(duration), stats=stats, audio=audio,
+                        audio_timestamps_s=audio_starts, audio_stats=audio_stats)
 
 
 class VideoDecoder:
@@ -133,6 +147,8 @@ class VideoDecoder:
         self._source = source
         self._file = None
         self._container = None
+        self._audio: AudioWindows | None = None
+        self._samples = 0  # samples yielded so far
         try:
             self._open()
         except BaseException:
@@ -154,6 +170,7 @@ class VideoDecoder:
         self.info = self._describe(self._container, self._stream)
         self._configure_decoder(self._stream.codec_context)
         self._reformatter = av.video.reformatter.VideoReformatter()
+        self._audio_stream = pick_audio_stream(self._container) if self.config.audio else None
 
     def _open_file(self) -> tuple[str | BinaryIO, int | None]:
         """Opens the source (sets self._file) and checks its size and first bytes (sets
@@ -283,20 +300,30 @@ class VideoDecoder:
             raise VideoRejected("no-frames", "the video stream has no timestamped packets")
         return float((last - first) * stream.time_base)
 
-    def _timed_packets(self, container, stream) -> Iterator[av.Packet]:
+    def _timed_packets(self, container, stream, audio: AudioWindows | None = None
+                       ) -> Iterator[av.Packet]:
         """The packets of `stream` that hold a picture, in decode order, each with a pts. Rejects
         the video as "too-long" as soon as the timestamps read so far span more than
-        max_duration_s (whatever the header declares), or as "corrupt" for a packet without pts."""
+        max_duration_s (whatever the header declares), or as "corrupt" for a packet without pts.
+        The audio stream's packets, read in the same pass, go to `audio` as they come."""
         tb = stream.time_base or fractions.Fraction(1, 90000)
         max_ticks = math.floor(fractions.Fraction(self.config.max_duration_s) / tb)
         lowest = highest = None
-        demuxer = container.demux(stream)
+        heard = audio.stream_index if audio is not None else None
+        demuxer = container.demux(stream) if heard is None else \
+            container.demux(stream, container.streams[heard])
         while True:
             start = time.perf_counter()
             packet = next(demuxer, None)
             self.stats.demux_s += time.perf_counter() - start
             if packet is None:
                 return
+            if packet.stream_index == heard:
+                if packet.size:
+                    audio.feed(packet)
+                if audio.full:
+                    return  # the video is sampled and its windows are full
+                continue
             if packet.pts is None:
                 if packet.size == 0:
                     continue  # the demuxer's end-of-stream marker
@@ -335,16 +362,58 @@ class VideoDecoder:
 
     def _choices(self, step: fractions.Fraction
                  ) -> Iterator[tuple[int, av.VideoFrame, TargetClock]]:
-        """SamplingPass picks each target's source frame; then the whole-video checks."""
-        sampling = SamplingPass(self._timed_packets(self._container, self._stream),
-                                self._stream.codec_context, self.info, step, self.config,
+        """SamplingPass picks each target's source frame; then the whole-video checks, and the
+        rest of the audio the windows need."""
+        self._audio = self._start_audio(step) if self.config.audio else None
+        packets = self._timed_packets(self._container, self._stream, self._audio)
+        sampling = SamplingPass(packets, self._stream.codec_context, self.info, step, self.config,
                                 self.stats)
         for k, frame in sampling.run():
+            self._samples += 1
             yield k, frame, sampling.clock
         if self.stats.end_s is not None:
             self._check_complete()
         if self.stats.decode_errors > self.config.max_decode_errors:
             raise VideoRejected("corrupt", f"{self.stats.decode_errors} packets failed to decode")
+        if self._audio is not None:
+            self._finish_audio(packets, step)
+
+    # ---- audio --------------------------------------------------------------------------
+
+    def _start_audio(self, step: fractions.Fraction) -> AudioWindows:
+        """The audio track's collector; its zero is the video stream's start time."""
+        start = self._stream.start_time
+        origin = float(start * self.info.time_base) if start is not None else 0.0
+        track = AudioWindows(self._audio_stream, origin, float(step), self.config.max_frames)
+        if self._audio_stream is None and self._container.streams.audio:
+            track.mark_undecodable()
+        return track
+
+    def _finish_audio(self, packets: Iterator[av.Packet], step: fractions.Fraction) -> None:
+        """Reads on (the same pass) while the last windows still wait for audio, no further than
+        _AUDIO_READ_AHEAD_S of video past them; then flushes the audio decoder."""
+        audio, targets = self._audio, self._samples
+        audio.close_at(targets)
+        tb = self.info.time_base
+        first = self._stream.start_time or 0
+        limit = float(step) * max(0, targets - 1) + 1.0 + _AUDIO_READ_AHEAD_S
+        for packet in packets:  # audio packets are fed inside the generator
+            if audio.full or float((packet.pts - first) * tb) > limit:
+                break
+        audio.feed(None)
+
+    def audio_windows(self) -> np.ndarray | None:
+        """After frames(): float32[T, WINDOW_SAMPLES], each sample's audio window (silent where
+        there is no audio); None unless DecodeConfig.audio."""
+        return self._audio.windows(self._samples) if self._audio is not None else None
+
+    def audio_starts_s(self) -> np.ndarray | None:
+        """After frames(): float64[T], where each audio window starts; None without audio."""
+        return self._audio.starts_s(self._samples) if self._audio is not None else None
+
+    @property
+    def audio_stats(self) -> AudioStats | None:
+        return self._audio.stats if self._audio is not None else None
 
     def _sample(self, k: int, frame: av.VideoFrame, clock: TargetClock) -> SampledFrame:
         """Target k's sample from `frame`: resized to size x size RGB, turned for display."""
@@ -393,7 +462,11 @@ def _main_stream(videos: list):
 
 
 def _declared_duration(container, stream) -> float | None:
-    if stream.duration is not None and stream.time_base is not None:
+    """The video stream's own duration from the headers, or None. Only MP4/MOV headers give each
+    track its own; elsewhere FFmpeg fills a stream's duration with the whole file's, which the
+    audio can make longer than the video, so it counts only for a file of one stream."""
+    own = bool(set(container.format.name.split(",")) & _OWN_STREAM_DURATIONS)
+    if stream.duration is not None and stream.time_base is not None and (own or len(container.streams) == 1):
         return float(stream.duration * stream.time_base)
     if container.duration is not None and len(container.streams) == 1:
         return container.duration / av.time_base

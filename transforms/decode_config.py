@@ -32,6 +32,8 @@ class DecodeConfig:
       timestamps go backwards) before the video counts as corrupt.
     mode: "exact" (bit-exact samples, the default) or "fast" (no in-loop deblocking on non-key
       frames where the codec allows it; see decode_fast.py).
+    audio: also read the audio stream in the same pass, as one 16 kHz mono window per sample
+      (decode_audio.py).
     """
 
     fps: float = 1.0
@@ -48,6 +50,7 @@ class DecodeConfig:
     selective: bool = True
     max_decode_errors: int = 3
     mode: str = "exact"
+    audio: bool = False
 
     def __post_init__(self):
         decode_fast.check_mode(self.mode)

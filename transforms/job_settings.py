@@ -10,6 +10,8 @@ video-features:
   decode:   transforms.decode.DecodeConfig's keys (fps, max_frames, policy: head|uniform, ...)
   embedder: the embedder's EmbedderConfig keys (weights: imagenet|seeded|PATH, seed, backend, ...)
   pca: PATH.npz or null (null: 2048-d float16 features)
+  audio: the audio embedder's AudioEmbedderConfig keys (weights: seeded|PATH, seed, pca_params,
+    backend, ...), or null / absent: no audio extracted
   decode_ahead: 0 (videos decoded ahead in a helper process; transforms.extract.FeaturesConfig)
 video-iab:
   model_dir: PATH (local or gs://)
@@ -29,6 +31,8 @@ from pydantic import BeforeValidator, Field, model_validator
 from jobgraph.config import ConfigError, JobConfig, validate_settings
 from jobgraph.locations import Location
 from jobgraph.schema import Section, invalid, section_of
+from model.audio.config import BACKENDS as AUDIO_BACKENDS, AudioEmbedderConfig
+from model.audio.constants import DIM as AUDIO_DIM
 from model.embedding.config import EmbedderConfig
 from transforms.decode_config import POLICIES, DecodeConfig
 from transforms.decode_fast import MODES
@@ -61,7 +65,7 @@ DecodeSettings = section_of(DecodeConfig, {
     "threads": _at_least(0, "an integer >= 0 (0: one per core)"),
     "max_decode_errors": _at_least(0, "an integer >= 0"),
     "mode": Literal[MODES],
-})
+}, exclude=("audio",))  # decoding hears audio when the job has an `audio:` embedder
 
 
 class EmbedderSettings(section_of(EmbedderConfig, {
@@ -72,11 +76,27 @@ class EmbedderSettings(section_of(EmbedderConfig, {
 
     @model_validator(mode="after")
     def _seed_with_seeded_weights(self):
-        if self.weights == "seeded" and self.seed is None:
-            raise invalid("an integer seed with weights: seeded", key="seed")
-        if self.weights != "seeded" and self.seed is not None:
-            raise invalid("no seed unless weights: seeded", self.seed, key="seed")
-        return self
+        return _check_seed(self)
+
+
+class AudioSettings(section_of(AudioEmbedderConfig, {
+        "weights": Annotated[str, Field(min_length=1, description="seeded or a weights file")],
+        "backend": Literal[AUDIO_BACKENDS],
+        "batch_size": _POSITIVE, "batch_windows": _POSITIVE,
+        "calibration_windows": _at_least(AUDIO_DIM + 1, f"an integer > {AUDIO_DIM} (a PCA is fitted on them)")})):
+    """AudioEmbedderConfig's keys: a seed goes with seeded weights, and only with them."""
+
+    @model_validator(mode="after")
+    def _seed_with_seeded_weights(self):
+        return _check_seed(self)
+
+
+def _check_seed(section):
+    if section.weights == "seeded" and section.seed is None:
+        raise invalid("an integer seed with weights: seeded", key="seed")
+    if section.weights != "seeded" and section.seed is not None:
+        raise invalid("no seed unless weights: seeded", section.seed, key="seed")
+    return section
 
 
 class FeaturesSettings(Section):
@@ -84,6 +104,7 @@ class FeaturesSettings(Section):
 
     decode: Annotated[DecodeSettings, _DEFAULTS_IF_NULL] = Field(default_factory=DecodeSettings)
     embedder: Annotated[EmbedderSettings, _DEFAULTS_IF_NULL] = Field(default_factory=EmbedderSettings)
+    audio: AudioSettings | None = None
     pca: Location | None = Field(None, min_length=1, description="a PCA .npz file, or null for 2048-d features")
     decode_ahead: int = Field(0, ge=0, description="an integer >= 0")
 
@@ -139,18 +160,25 @@ def features_config(job: JobConfig):
 
     _require_data(job, "one data input (videos) and one data output (features)")
     settings = validate_settings(job, FeaturesSettings)
-    embedder = _given(job, "embedder", settings.embedder)
-    for key in ("cache_dir", "calibration_videos"):
-        if key in embedder:
-            embedder[key] = _path(job, embedder[key])
-    if embedder.get("weights") not in (None, "imagenet", "seeded"):
-        embedder["weights"] = _path(job, embedder["weights"])
+    embedder = _paths_resolved(job, _given(job, "embedder", settings.embedder),
+                               ("cache_dir", "calibration_videos", "weights"))
+    audio = None
+    if settings.audio is not None:
+        audio = _build(AudioEmbedderConfig, job, "audio", _paths_resolved(
+            job, _given(job, "audio", settings.audio), ("cache_dir", "pca_params", "weights")))
     return FeaturesConfig(
         job_name=job.job_name, decode_ahead=settings.decode_ahead,
         decode=_build(DecodeConfig, job, "decode", _given(job, "decode", settings.decode)),
-        embedder=_build(EmbedderConfig, job, "embedder", embedder),
+        embedder=_build(EmbedderConfig, job, "embedder", embedder), audio=audio,
         pca_path=_path(job, settings.pca), skip_existing=False,  # the runtime checks outputs
         id_pattern=job.id_pattern)
+
+
+def _paths_resolved(job: JobConfig, values: dict, keys: tuple[str, ...]) -> dict:
+    """`values` with the paths among `keys` resolved next to klio-job.yaml ("imagenet" and
+    "seeded" weights are names, not paths)."""
+    return {key: _path(job, value) if key in keys and value not in ("imagenet", "seeded") else value
+            for key, value in values.items()}
 
 
 def _require_model_files(job: JobConfig, model_dir: str) -> None:

@@ -11,8 +11,14 @@ Content kinds (`VideoSpec.content`):
   videos of one class differ (`category_frame`, synthetic_scenes.py). Used for demo models that
   must learn the class from Inception features.
 
+Audio (`VideoSpec.audio`): a 440 Hz tone, or with `audio_kind` a category-typical sound
+(`category_audio`, synthetic_audio.py) seeded by `VideoSpec.seed`; `audio_duration_s` sets the
+track's length (default: the video's). AAC in .mp4, Opus in .webm. `beep_audio` makes a track
+with one tone burst, for alignment tests.
+
 Broken files for rejection tests: `write_zero_bytes`, `write_not_a_video`, `write_audio_only`,
-`truncate_file`, `corrupt_file`. Hostile files, crafted to cost a careless decoder time or memory:
+`truncate_file`, `corrupt_file`, `corrupt_audio` (audio packets garbled, video intact, in
+synthetic_audio.py). Hostile files, crafted to cost a careless decoder time or memory:
 `write_resolution_switch`, `write_png_bomb`, `write_single_gop`, `write_many_streams`,
 `write_timestamp_jump`, `write_shuffled_timestamps`, `declare_duration` (synthetic_hostile.py).
 Everything named here can be imported from this module.
@@ -27,6 +33,8 @@ import os
 import av
 import numpy as np
 
+from transforms.synthetic_audio import KINDS as AUDIO_KINDS
+from transforms.synthetic_audio import beep_audio, category_audio, corrupt_audio
 from transforms.synthetic_frame_index import INDEX_GRID, frame_index_image, read_frame_index
 from transforms.synthetic_hostile import (declare_duration, encode_h264, write_many_streams,
                                           write_png_bomb, write_resolution_switch,
@@ -35,11 +43,13 @@ from transforms.synthetic_hostile import (declare_duration, encode_h264, write_m
 from transforms.synthetic_scenes import SceneRenderer, category_frame
 
 __all__ = [  # what callers import from here, wherever it is defined
-    "CODECS", "INDEX_GRID", "GeneratedVideo", "SceneRenderer", "VideoSpec", "category_frame",
-    "corrupt_file", "declare_duration", "encode_h264", "frame_index_image", "frame_times",
+    "AUDIO_KINDS", "CODECS", "INDEX_GRID", "GeneratedVideo", "SceneRenderer", "VideoSpec",
+    "beep_audio", "category_audio", "category_frame", "corrupt_audio", "corrupt_file",
+    "declare_duration", "encode_h264", "frame_index_image", "frame_times",
     "generate_category_videos", "read_frame_index", "truncate_file", "write_audio_only",
     "write_many_streams", "write_not_a_video", "write_png_bomb", "write_resolution_switch",
-    "write_shuffled_timestamps", "write_single_gop", "write_timestamp_jump", "write_video",
+    "with_audio_track", "write_shuffled_timestamps", "write_single_gop", "write_timestamp_jump",
+    "write_video",
     "write_zero_bytes"]
 
 CODECS = {  # our name -> (PyAV encoder, container extension)
@@ -62,6 +72,9 @@ class VideoSpec:
     gop: keyframe interval in frames (None: the encoder's default, 250 for x264).
     bframes: max consecutive B-frames (None: encoder default; x264 uses 3).
     preset: x264 preset ("veryfast" keeps tests fast; benchmarks use "medium").
+    audio: add a mono audio track (AAC in .mp4, Opus in .webm): a 440 Hz tone, or with
+      audio_kind one of AUDIO_KINDS ("tone", "noise", "rhythm", "speech", "silence") seeded by
+      `seed`. audio_duration_s: the track's length (None: as long as the video).
     """
 
     codec: str = "h264"
@@ -80,6 +93,8 @@ class VideoSpec:
     preset: str = "veryfast"
     crf: int = 18
     audio: bool = False
+    audio_kind: str | None = None
+    audio_duration_s: float | None = None
 
     @property
     def extension(self) -> str:
@@ -119,6 +134,9 @@ def write_video(path: str, spec: VideoSpec = VideoSpec()) -> GeneratedVideo:
     """Encode the video `spec` describes to `path` (container chosen by the codec)."""
     if spec.codec not in CODECS:
         raise ValueError(f"codec must be one of {sorted(CODECS)}, got {spec.codec!r}")
+    if spec.audio_kind is not None and (not spec.audio or spec.audio_kind not in AUDIO_KINDS):
+        raise ValueError(f"audio_kind needs audio=True and one of {list(AUDIO_KINDS)}, got "
+                         f"audio={spec.audio}, audio_kind={spec.audio_kind!r}")
     times = frame_times(spec)
     rng = np.random.default_rng(spec.seed)
     scene = (SceneRenderer(spec.category, spec.width, spec.height, rng)
@@ -137,7 +155,13 @@ def write_video(path: str, spec: VideoSpec = VideoSpec()) -> GeneratedVideo:
         for packet in stream.encode():
             container.mux(packet)
         if audio is not None:
-            _write_audio(container, audio, float(times[-1]) + 1.0 / spec.fps)
+            duration = spec.audio_duration_s
+            if duration is None:
+                duration = float(times[-1]) + 1.0 / spec.fps
+            rate = audio.codec_context.sample_rate
+            samples = (None if spec.audio_kind is None
+                       else category_audio(spec.audio_kind, spec.seed, duration, rate))
+            _write_audio(container, audio, duration, samples)
     return GeneratedVideo(path=path, spec=spec, pts_s=tuple(float(t) for t in times))
 
 
@@ -199,12 +223,16 @@ def _add_audio(container: av.container.OutputContainer) -> av.audio.stream.Audio
     return stream
 
 
-def _write_audio(container, stream, duration_s: float) -> None:
+def _write_audio(container, stream, duration_s: float, track: np.ndarray | None = None) -> None:
+    """Encode and mux `track` (float32[N] mono at the stream's rate), or by default a 440 Hz
+    tone of `duration_s` seconds."""
     rate = stream.codec_context.sample_rate
     fmt = "flt" if stream.codec_context.name == "libopus" else "fltp"
-    samples = int(duration_s * rate)
-    t = np.arange(samples, dtype=np.float32) / rate
-    tone = (0.2 * np.sin(2 * math.pi * 440 * t)).astype(np.float32)[None, :]
+    if track is None:
+        t = np.arange(int(duration_s * rate), dtype=np.float32) / rate
+        track = 0.2 * np.sin(2 * math.pi * 440 * t)
+    samples = len(track)
+    tone = np.asarray(track, dtype=np.float32)[None, :]
     for start in range(0, samples, 960):
         frame = av.AudioFrame.from_ndarray(tone[:, start:start + 960], format=fmt, layout="mono")
         frame.sample_rate = rate
@@ -212,6 +240,24 @@ def _write_audio(container, stream, duration_s: float) -> None:
             container.mux(packet)
     for packet in stream.encode():
         container.mux(packet)
+
+
+def with_audio_track(src: str, dst: str, make_track) -> str:
+    """Copy the video stream of `src` to `dst` (same container kind, packets as they are) and
+    add an audio track: `make_track(rate)` -> float32[N] mono samples at the audio encoder's
+    rate (e.g. `lambda rate: beep_audio(5.0, rate, 3.0, 0.5)`). Returns `dst`."""
+    with av.open(src) as source, av.open(dst, "w") as out:
+        video_in = source.streams.video[0]
+        video_out = out.add_stream_from_template(video_in)
+        audio = _add_audio(out)
+        for packet in source.demux(video_in):
+            if packet.dts is None:
+                continue  # the demuxer's end-of-stream marker
+            packet.stream = video_out
+            out.mux(packet)
+        track = make_track(audio.codec_context.sample_rate)
+        _write_audio(out, audio, len(track) / audio.codec_context.sample_rate, track)
+    return dst
 
 
 # ---- broken files ---------------------------------------------------------------------------
@@ -260,14 +306,20 @@ def corrupt_file(src: str, dst: str, seed: int = 0, start_fraction: float = 0.0,
 
 
 def generate_category_videos(directory: str, num_categories: int, per_category: int,
-                             spec: VideoSpec = VideoSpec(content="scene", duration_s=4.0)
+                             spec: VideoSpec = VideoSpec(content="scene", duration_s=4.0),
+                             audio_kinds: tuple[str, ...] | None = None
                              ) -> list[tuple[str, int]]:
-    """Write `per_category` scene videos per class under `directory`; returns (path, category)."""
+    """Write `per_category` scene videos per class under `directory`; returns (path, category).
+
+    audio_kinds: the sound of each class (category c gets audio_kinds[c % len(audio_kinds)],
+    seeded per video); None keeps `spec`'s audio."""
     os.makedirs(directory, exist_ok=True)
     out = []
     for c in range(num_categories):
         for j in range(per_category):
             s = dataclasses.replace(spec, content="scene", category=c, seed=1000 * c + j)
+            if audio_kinds:
+                s = dataclasses.replace(s, audio=True, audio_kind=audio_kinds[c % len(audio_kinds)])
             path = os.path.join(directory, f"cat{c:03d}_{j:03d}.{s.extension}")
             write_video(path, s)
             out.append((path, c))

@@ -27,17 +27,8 @@ from model.classifier.config import ModelConfig
 BACKENDS = ("openvino", "keras")
 # Bump when the conversion recipe changes, so old cache entries are not reused.
 CONVERSION_VERSION = "1"
-CACHE_ENV = "VIDEO_IAB_CACHE"
 
 Forward = Callable[[dict[str, np.ndarray]], np.ndarray]
-
-
-def default_cache_dir() -> str:
-    """$VIDEO_IAB_CACHE, else $XDG_CACHE_HOME/video-iab, else ~/.cache/video-iab; `openvino/`
-    inside it."""
-    root = os.environ.get(CACHE_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "video-iab")
-    return os.path.join(root, "openvino")
 
 
 def conversion_key(local_dir: str) -> str:
@@ -98,7 +89,8 @@ def openvino_forward(config: ModelConfig, local_dir: str, cache_dir: str | None 
     import openvino as ov
 
     key = conversion_key(local_dir)
-    entry = os.path.join(cache_dir or default_cache_dir(), f"classifier-{config.name}-{key}")
+    entry = os.path.join(cache_dir or openvino_cache.default_cache_dir(),
+                         f"classifier-{config.name}-{key}")
     core = ov.Core()
     ov_model, hit = openvino_cache.read_or_convert(
         core, entry, lambda: _to_openvino(config, local_dir),

@@ -20,7 +20,8 @@ class VideoInput:
     """One video ready for the classifier. frames: float32[T, D]; metadata: upload metadata
     (model.features.codec.METADATA_KEYS); metadata_source: "payload" | "sidecar" | "unknown";
     features: where the frame features came from (the feature file's embedder, sampling and
-    PCA, as the labels file records them), {} when unknown."""
+    PCA, as the labels file records them), {} when unknown. audio: float32[T, 128] (the
+    feature file's audio list) or None."""
 
     video_id: str
     frames: np.ndarray
@@ -28,6 +29,42 @@ class VideoInput:
     metadata: dict
     metadata_source: str
     features: dict = dataclasses.field(default_factory=dict)
+    audio: np.ndarray | None = None
+
+
+class UnfitInput(ValueError):
+    """A video's features do not fit the model (reason: a dead-letter reason code)."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self):  # it travels between steps inside a prediction
+        return UnfitInput, (self.reason, str(self))
+
+
+def check_input(item: VideoInput, config) -> None:
+    """Raises UnfitInput when `item` cannot go into a model of `config` (ModelConfig): frame
+    features of another size, or no audio list for a model that hears."""
+    if item.frames.ndim != 2 or item.frames.shape[1] != config.rgb.feature_size:
+        raise UnfitInput("feature-size-mismatch", f"frame features have shape "
+                         f"{list(item.frames.shape)}; the model takes {config.rgb.feature_size} values")
+    if config.audio is None:
+        return
+    if item.audio is None:
+        raise UnfitInput("no-audio-features", "the model has an audio stream but the feature "
+                         "file has no audio list (extract features with `audio:` set)")
+    if item.audio.shape != (len(item.frames), config.audio.feature_size):
+        raise UnfitInput("feature-size-mismatch", f"audio features have shape "
+                         f"{list(item.audio.shape)}; the model takes {config.audio.feature_size} values")
+
+
+def _stacked(arrays: list[np.ndarray]) -> np.ndarray:
+    """float32[B, max T, D] from float32[T_b, D] arrays, zero-padded."""
+    out = np.zeros((len(arrays), max(len(a) for a in arrays), arrays[0].shape[1]), np.float32)
+    for i, array in enumerate(arrays):
+        out[i, :len(array)] = array
+    return out
 
 
 @dataclasses.dataclass
@@ -88,18 +125,28 @@ class ClassifierHandler(ModelHandler[tuple[Any, VideoInput], tuple[Any, VideoInp
 
     def run_inference(self, batch: Sequence[tuple[Any, VideoInput]], model: LoadedModel,
                       inference_args=None):
-        inputs = [item for _, item in batch]
-        steps = max(item.frames.shape[0] for item in inputs)
-        frames = np.zeros((len(inputs), steps, inputs[0].frames.shape[1]), dtype=np.float32)
-        for i, item in enumerate(inputs):
-            frames[i, : item.frames.shape[0]] = item.frames
+        """A video whose features do not fit the model gets {"error": UnfitInput} as its
+        prediction (a dead letter downstream) instead of failing the batch it is in."""
         clf = model.classifier
-        scores = clf.predict(frames, np.array([i.num_frames for i in inputs]),
-                             [i.metadata or None for i in inputs])
-        return [(key, item, {"labels": clf.labels_for(score), "top_k": clf.top_k(score, self.top_k),
-                             "model": model.provenance,
-                             "taxonomy": model.taxonomy})
-                for (key, item), score in zip(batch, scores)]
+        unfit = {}
+        for i, (_, item) in enumerate(batch):
+            try:
+                check_input(item, clf.config)
+            except UnfitInput as exc:
+                unfit[i] = exc
+        fit = [item for i, (_, item) in enumerate(batch) if i not in unfit]
+        scores = iter(clf.predict(
+            _stacked([i.frames for i in fit]), np.array([i.num_frames for i in fit]),
+            [i.metadata or None for i in fit],
+            audio=_stacked([i.audio for i in fit]) if clf.config.audio is not None else None)
+            if fit else [])
+        return [(key, item, {"error": unfit[i]} if i in unfit else self._prediction(model, next(scores)))
+                for i, (key, item) in enumerate(batch)]
+
+    def _prediction(self, model: LoadedModel, score: np.ndarray) -> dict:
+        clf = model.classifier
+        return {"labels": clf.labels_for(score), "top_k": clf.top_k(score, self.top_k),
+                "model": model.provenance, "taxonomy": model.taxonomy}
 
     def batch_elements_kwargs(self):
         return {"min_batch_size": 1, "max_batch_size": self.max_batch_videos}

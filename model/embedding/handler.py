@@ -20,7 +20,7 @@ from model.embedding.config import EmbedderConfig
 from model.embedding.constants import DIM, Features, Frames
 from model.embedding.embedder import Embedder
 from model.embedding.inception import build_inception, weights_source_key
-from model.inference_base import ModelHandler  # Beam's, with its memory-use check mended
+from model.inference_base import ModelHandler, run_concatenated  # Beam's, memory check mended
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,13 +95,7 @@ class EmbedderHandler(ModelHandler[tuple[Any, Frames], tuple[Any, Features], Emb
     def run_inference(self, batch: Sequence[tuple[Any, Frames]], model: Embedder,
                       inference_args: dict[str, Any] | None = None
                       ) -> Iterable[tuple[Any, Features]]:
-        lengths = [len(frames) for _, frames in batch]
-        stacked = [frames for _, frames in batch if len(frames)]
-        if not stacked:
-            return [(key, np.zeros((0, DIM), np.float32)) for key, _ in batch]
-        features = model.embed(np.concatenate(stacked) if len(stacked) > 1 else stacked[0])
-        splits = np.cumsum(lengths)[:-1]
-        return list(zip((key for key, _ in batch), np.split(features, splits)))
+        return run_concatenated(batch, model.embed, np.zeros((0, DIM), np.float32))
 
     def get_num_bytes(self, batch: Sequence[tuple[Any, Frames]]) -> int:
         return sum(frames.nbytes for _, frames in batch)

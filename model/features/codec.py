@@ -18,9 +18,15 @@ Context:
   sampling      bytes    sampling policy, e.g. b"head;fps=1;max_frames=300;size=299"
   pca           bytes    identifier of the PCA used (only with rgb_encoding uint8)
   meta_category, meta_language, meta_channel  bytes; meta_duration float   (upload metadata)
+  audio_source  bytes    with an audio list: b"stream" (heard), b"none" (the video has no audio
+                         stream: the list is the embedding of silence) or b"undecodable"
+  audio_decode_errors   int64   audio packets skipped because they failed to decode
+  audio_timestamps_s    float[] where each audio row's 0.96 s start (its sampling target's time)
+  audio_embedder_name, audio_embedder_version, audio_embedder_backend   bytes
 Feature lists:
   rgb           one bytes feature per frame: rgb_dim uint8 values, or rgb_dim float16 values
-  audio         optional, one bytes feature per frame, uint8-quantised (YT8M audio, 128)
+  audio         optional, one bytes feature per frame (the audio of the 0.96 s from that
+                frame's sampling time): 128 uint8 values, PCA-whitened and quantised (YT8M audio)
 """
 from __future__ import annotations
 
@@ -39,7 +45,7 @@ ENCODINGS = ("uint8", "float16")
 RGB, AUDIO = "rgb", "audio"
 METADATA_KEYS = ("category", "language", "duration", "channel")   # upload metadata, in this order
 METADATA_CONTEXT = {key: f"meta_{key}" for key in METADATA_KEYS}  # key -> context feature
-LIST_CONTEXT = ("labels", "timestamps_s")                         # context keys read as lists
+LIST_CONTEXT = ("labels", "timestamps_s", "audio_timestamps_s")                         # context keys read as lists
 
 
 def sequence_example(video_id: str, rgb: np.ndarray, *, encoding: str = "uint8",
@@ -128,6 +134,8 @@ class FeatureRecord:
     labels: Sequence[int] | None = None
     pca: str | None = None
     meta: Mapping[str, object] = dataclasses.field(default_factory=dict)
+    audio: np.ndarray | None = None  # uint8[T,128], or float32[T,128] quantised when written
+    audio_context: Mapping[str, object] = dataclasses.field(default_factory=dict)  # audio_* keys
 
     @property
     def encoding(self) -> str:
@@ -145,6 +153,9 @@ def record_example(record: FeatureRecord):
         raise ValueError(f"rgb must be uint8 or float16 [T, D], got {rgb.dtype}{list(rgb.shape)}")
     if len(record.timestamps_s) != rgb.shape[0]:
         raise ValueError(f"{len(record.timestamps_s)} timestamps for {rgb.shape[0]} frames")
+    if record.audio is not None and (record.audio.ndim != 2 or len(record.audio) != len(rgb)):
+        raise ValueError(f"audio must be [T, D] with one row per frame ({len(rgb)}), "
+                         f"got {list(record.audio.shape)}")
     context = {"timestamps_s": [float(t) for t in record.timestamps_s],
                "duration_s": float(record.duration_s),
                "embedder_name": record.embedder_name, "embedder_version": record.embedder_version,
@@ -152,8 +163,10 @@ def record_example(record: FeatureRecord):
                "embedder_precision": record.embedder_precision, "sampling": record.sampling}
     if record.pca is not None:
         context["pca"] = record.pca
+    if record.audio is not None:
+        context.update(record.audio_context)
     return sequence_example(record.video_id, rgb, encoding=record.encoding, labels=record.labels,
-                            metadata=record.meta, context=context)
+                            metadata=record.meta, context=context, audio=record.audio)
 
 
 def encode_record(record: FeatureRecord) -> bytes:
@@ -201,7 +214,9 @@ def tfrecord_payloads(data: bytes) -> Iterator[bytes]:
 @dataclasses.dataclass(frozen=True)
 class FeatureFile:
     """A parsed feature file. `frames`: float32[T,D] (dequantised when stored as uint8);
-    `raw`: the stored values, uint8[T,D] or float16[T,D]; `context`: every context key."""
+    `raw`: the stored values, uint8[T,D] or float16[T,D]; `context`: every context key;
+    `audio`: float32[T,128] dequantised and `audio_raw` uint8[T,128] when the file has an
+    audio list, else None."""
 
     video_id: str
     frames: np.ndarray
@@ -209,6 +224,8 @@ class FeatureFile:
     num_frames: int
     labels: tuple[int, ...] | None
     context: dict
+    audio: np.ndarray | None = None
+    audio_raw: np.ndarray | None = None
 
 
 def _context_values(example) -> dict:
@@ -236,8 +253,23 @@ def parse_sequence_example(payload: bytes) -> FeatureFile:
         raise ValueError(f"rgb rows have {raw.shape[1]} values, rgb_dim says {dim}")
     frames = dequantize(raw) if encoding == "uint8" else raw.astype(np.float32)
     labels = tuple(context["labels"]) if "labels" in context else None
+    audio_raw = _audio_rows(example, len(raw))
     return FeatureFile(video_id=context.get("id", ""), frames=frames, raw=raw,
-                       num_frames=int(raw.shape[0]), labels=labels, context=context)
+                       num_frames=int(raw.shape[0]), labels=labels, context=context,
+                       audio=None if audio_raw is None else dequantize(audio_raw),
+                       audio_raw=audio_raw)
+
+
+def _audio_rows(example, frames: int) -> np.ndarray | None:
+    """uint8[T, D] of the audio list (None without one); one row per rgb frame."""
+    if AUDIO not in example.feature_lists.feature_list:
+        return None
+    rows = [np.frombuffer(f.bytes_list.value[0], dtype=np.uint8)
+            for f in example.feature_lists.feature_list[AUDIO].feature]
+    if len(rows) != frames or len({len(r) for r in rows}) > 1:
+        raise ValueError(f"audio list has {len(rows)} rows of sizes "
+                         f"{sorted({len(r) for r in rows})} for {frames} frames")
+    return np.stack(rows) if rows else np.zeros((0, 0), np.uint8)
 
 
 def read_feature_file(path: str) -> FeatureFile:

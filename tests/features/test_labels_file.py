@@ -31,12 +31,18 @@ def _model_copy(tmp_path) -> str:
 
 
 def _feature_file(directory, video_id: str, embedder_version: str) -> None:
+    """Six frames of random uint8 features, rgb and audio (the demo model hears); the audio
+    embedder is seeded when the frame embedder is."""
     rng = np.random.default_rng(7)
+    audio_version = "keras-3.15.1;seeded:0" if "seeded" in embedder_version else "keras-3.15.1;file:vggish.weights.h5"
     write_features(f"{directory}/{video_id}.tfrecord", FeatureRecord(
         video_id=video_id, rgb=rng.integers(0, 256, (6, 64), dtype=np.uint8),
         timestamps_s=tuple(float(t) for t in range(6)), duration_s=6.0, embedder_name="inception_v3",
         embedder_version=embedder_version, embedder_backend="keras-fp32", embedder_precision="fp32",
-        sampling="head;fps=1;max_frames=300;size=299", pca="pca.npz"))
+        sampling="head;fps=1;max_frames=300;size=299", pca="pca.npz",
+        audio=rng.integers(0, 256, (6, 128), dtype=np.uint8),
+        audio_context={"audio_source": "stream", "audio_embedder_name": "vggish",
+                       "audio_embedder_version": audio_version, "audio_embedder_backend": "openvino-int8"}))
 
 
 def _label(tmp_path, model_dir: str, embedder_version: str = "keras-3.15.1;seeded:0") -> tuple[dict, dict]:
@@ -87,9 +93,11 @@ def test_labels_file_schema_2_through_the_job_steps(tmp_path):
         "embedder": {"name": "inception_v3", "version": "keras-3.15.1;seeded:0", "backend": "keras-fp32",
                      "precision": "fp32", "seeded_weights": True},
         "sampling": "head;fps=1;max_frames=300;size=299", "pca": "pca.npz",
+        "audio": {"embedder": {"name": "vggish", "version": "keras-3.15.1;seeded:0",
+                               "backend": "openvino-int8"}, "source": "stream"},
         "note": "features from seeded (random) embedder weights: a demo's; these labels say "
                 "nothing about real videos"}
-    assert len(doc["labels"]) == 6  # threshold 0: every category passes
+    assert len(doc["labels"]) == 8  # threshold 0: every category passes
     for label in doc["labels"]:
         assert label["threshold"] == 0.0 and label["source"] == "visual"
         assert label["score"] == round(label["score"], 4)
@@ -104,7 +112,7 @@ def test_labels_file_schema_2_through_the_job_steps(tmp_path):
 def test_labels_carry_the_threshold_they_passed_and_real_weights_are_not_marked(tmp_path):
     model_dir = _model_copy(tmp_path)
     # even categories pass (each at its own tiny threshold), odd ones never (scores are <= 1)
-    thresholds = [0.00012 * (i + 1) if i % 2 == 0 else 1.5 for i in range(6)]
+    thresholds = [0.00012 * (i + 1) if i % 2 == 0 else 1.5 for i in range(8)]
     _set_thresholds(model_dir, thresholds)
     with open(f"{model_dir}/categories.json", encoding="utf-8") as fh:
         ids = [row["id"] for row in json.load(fh)]
@@ -148,3 +156,14 @@ def test_seeded_mark_follows_the_embedder_version(version, seeded):
     assert ("note" in features) is seeded
     doc = labels_document(_video(), {"model": {}, "taxonomy": "t", "top_k": []}, [])
     assert doc["features"]["embedder"]["version"] is None  # unknown provenance is said, not guessed
+
+
+def test_seeded_audio_weights_are_marked_too():
+    from transforms.classify import feature_provenance
+
+    features = feature_provenance({"embedder_version": "keras-3.15.1;imagenet", "audio_embedder_name": "vggish",
+                                   "audio_embedder_version": "keras-3.15.1;seeded:0", "audio_source": "none"})
+    assert features["embedder"]["seeded_weights"] is False and "note" in features
+    assert features["audio"] == {"embedder": {"name": "vggish", "version": "keras-3.15.1;seeded:0",
+                                              "backend": None}, "source": "none"}
+    assert "audio" not in feature_provenance({"embedder_version": "keras-3.15.1;imagenet"})

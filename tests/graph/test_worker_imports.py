@@ -1,5 +1,5 @@
 """A graph worker whose conversion caches are warm runs without TensorFlow or Keras: the
-embedder and the classifier on OpenVINO, feature files written and read with the codec's own
+embedder, the audio embedder and the classifier on OpenVINO, feature files written and read with the codec's own
 protobuf. Python's import log (PYTHONPROFILEIMPORTTIME, inherited by Beam's worker processes)
 of a whole two-worker graph run is checked module by module."""
 from __future__ import annotations
@@ -39,5 +39,6 @@ def test_graph_workers_import_no_tensorflow_once_conversions_are_cached(tmp_path
     assert files_under(str(root / "labels")) == ["v0.json", "v1.json", "v2.json", "warm.json"]
     modules = _imported(proc.stderr)
     # the log covers the workers: the launcher never loads a model
-    assert {"model.classifier.backends", "model.embedding.openvino_backend", "av"} <= modules
+    assert {"model.classifier.backends", "model.embedding.openvino_backend", "model.audio.backends",
+            "av"} <= modules
     assert sorted(m for m in modules if m.split(".")[0] in FORBIDDEN) == []

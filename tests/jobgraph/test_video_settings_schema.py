@@ -26,10 +26,14 @@ def test_run_py_declares_the_settings_of_both_jobs():
 
 
 @pytest.mark.parametrize("section, model", [("decode", job_settings.DecodeSettings),
-                                            ("embedder", job_settings.EmbedderSettings)])
+                                            ("embedder", job_settings.EmbedderSettings),
+                                            ("audio", job_settings.AudioSettings)])
 def test_sections_mirror_their_dataclasses(section, model):
-    built = getattr(job_settings.features_config(_graph().job("video-features")), section)
+    job = _graph("video-features:job_config.audio={}").job("video-features")
+    built = getattr(job_settings.features_config(job), section)
     fields = {f.name: f.default for f in dataclasses.fields(type(built))}
+    if section == "decode":  # set by the code: decoding hears audio when `audio:` is set
+        assert fields.pop("audio") is False and "audio" not in model.model_fields
     assert list(model.model_fields) == list(fields)
     defaults = {name: field.default for name, field in model.model_fields.items()}
     assert defaults == fields
@@ -44,6 +48,33 @@ def test_features_config_uses_the_values_as_written_and_resolves_paths():
     assert config.embedder.weights == os.path.join(toygraph.REPO, "w.h5")
     assert config.embedder.cache_dir == os.path.join(toygraph.REPO, "cache")
     assert config.embedder.seed is None and config.pca_path is None
+
+
+def test_audio_is_off_unless_configured_and_its_paths_resolve():
+    config = job_settings.features_config(_graph("video-features:job_config.audio=null").job("video-features"))
+    assert config.audio is None and config.decoding.audio is False
+    job = _graph("video-features:job_config.audio={weights: vggish.weights.h5, seed: null, "
+                 "pca_params: pca.npz, backend: keras-fp32}").job("video-features")
+    config = job_settings.features_config(job)
+    assert config.audio.weights == os.path.join(toygraph.REPO, "vggish.weights.h5")
+    assert config.audio.pca_params == os.path.join(toygraph.REPO, "pca.npz")
+    assert config.audio.backend == "keras-fp32" and config.decoding.audio is True
+
+
+@pytest.mark.parametrize("value, message", [
+    ("{backend: openvino-int4}", "job_config.audio.backend"),
+    ("{calibration_windows: 100}", "job_config.audio.calibration_windows: expected an integer > 128"),
+    ("{weights: seeded, seed: null}", "job_config.audio.seed"),
+    ("{pca: x.npz}", "job_config.audio.pca: unknown key"),
+])
+def test_audio_settings_errors_name_the_key(value, message):
+    with pytest.raises(ConfigError, match=message):  # checked as the config loads
+        _graph(f"video-features:job_config.audio={value}")
+
+
+def test_decode_audio_is_not_a_key():
+    with pytest.raises(ConfigError, match="job_config.decode.audio: unknown key"):
+        _graph("video-features:job_config.decode={audio: true}")
 
 
 def test_classify_config_resolves_paths_and_checks_the_model_directory():
