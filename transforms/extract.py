@@ -37,7 +37,7 @@ from model.embedding.config import EmbedderConfig
 from model.embedding.constants import NAME as EMBEDDER_NAME
 from model.embedding.handler import EmbedderHandler
 from transforms.calibration import CALIBRATION
-from transforms.decode import DecodeConfig, VideoRejected
+from transforms.decode import AudioStats, DecodeConfig, VideoRejected
 
 NAMESPACE = "video_features"
 
@@ -86,7 +86,7 @@ class VideoSample:
     duration_s: float
     audio: np.ndarray | None = None
     audio_timestamps_s: tuple[float, ...] = ()
-    audio_stats: Any = None
+    audio_stats: AudioStats | None = None
     rgb: np.ndarray | None = None
 
 

@@ -110,7 +110,8 @@ WARM_WORKER = """
 import sys, numpy as np
 from model.classifier.serving import load_classifier
 clf = load_classifier(sys.argv[1], backend="openvino", cache_dir=sys.argv[2])
-scores = clf.predict(np.ones((2, 3, 64), np.float32), [3, 1], [{"category": "food"}, None])
+scores = clf.predict(np.ones((2, 3, 64), np.float32), [3, 1], [{"category": "food"}, None],
+                     audio=np.ones((2, 3, 128), np.float32))
 print(clf.runtime["cache_hit"], scores.shape,
       sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras")))
 """
@@ -125,8 +126,8 @@ def test_a_process_with_a_warm_cache_imports_neither_tensorflow_nor_keras(tmp_pa
         assert proc.returncode == 0, proc.stderr[-3000:]
         return proc.stdout.strip().splitlines()[-1]
 
-    assert worker().startswith("False (2, 6) ['keras")  # cold: converting needs Keras
-    assert worker() == "True (2, 6) []"
+    assert worker().startswith("False (2, 8) ['keras")  # cold: converting needs Keras
+    assert worker() == "True (2, 8) []"
 
 
 def test_unknown_backend_is_an_error():
