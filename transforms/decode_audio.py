@@ -88,6 +88,9 @@ class AudioWindows:
         self._past_end = False  # a packet started after the last window
         self._stream = stream
         self._resampler = None
+        # Seconds per tick of the stream's packets, as a float: Fraction arithmetic per packet
+        # cost more than decoding them.
+        self._tick_s = float(stream.time_base) if stream is not None and stream.time_base else None
         if stream is not None:
             self.stats.source, self.stats.codec = "stream", stream.codec_context.name
             self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
@@ -174,40 +177,48 @@ class AudioWindows:
     def _after_last_window(self, packet: av.Packet) -> bool:
         """Whether `packet` starts after the last window; without a pts, whether the audio
         placed so far (which it would follow) has."""
-        if packet.pts is None or packet.time_base is None:
+        if packet.pts is None or self._tick_s is None:
             return self._reached >= self._end()
-        return (float(packet.pts * packet.time_base) - self._origin) * SAMPLE_RATE >= self._end()
+        return (packet.pts * self._tick_s - self._origin) * SAMPLE_RATE >= self._end()
 
     def _before_the_video(self, packet: av.Packet) -> bool:
         """Whether `packet` ends more than LEAD_IN_S before the video's first frame."""
-        if packet.pts is None or packet.time_base is None:
+        if packet.pts is None or self._tick_s is None:
             return False
-        end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
-        return end - self._origin < -LEAD_IN_S
+        return (packet.pts + (packet.duration or 0)) * self._tick_s - self._origin < -LEAD_IN_S
 
     def _resample(self, frame: av.AudioFrame) -> None:
         rate = frame.sample_rate or 0
         if rate < MIN_SAMPLE_RATE or frame.samples > MAX_FRAME_SECONDS * rate:
             self.stats.decode_errors += 1
             return
-        position = None
-        if frame.pts is not None and frame.time_base is not None:
-            position = round((float(frame.pts * frame.time_base) - self._origin) * SAMPLE_RATE)
-        self._place_resampled(self._resampler.resample(frame), position)
+        self._place_resampled(self._resampler.resample(frame), frame)
 
-    def _place_resampled(self, frames: list, position: int | None) -> None:
-        """Places resampled frames; their own pts (1/SAMPLE_RATE ticks from the first input's
-        pts) wins, else `position`, else right after the previous samples."""
+    def _place_resampled(self, frames: list, source: av.AudioFrame | None) -> None:
+        """Places resampled frames. Their own pts (the resampler's output counts 1/SAMPLE_RATE
+        ticks from the input's timestamps; a frame needing no conversion keeps its own) wins,
+        else the `source` frame's pts, else right after the previous samples."""
+        position = None
         for out in frames:
-            samples = np.clip(np.nan_to_num(out.to_ndarray().reshape(-1), nan=0.0, posinf=0.0,
-                                            neginf=0.0), -1.0, 1.0)
-            if out.pts is not None and out.time_base is not None:
-                position = round(float(out.pts * out.time_base) * SAMPLE_RATE
+            samples = out.to_ndarray().reshape(-1)
+            if not np.isfinite(samples).all():
+                samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
+            samples = np.clip(samples, -1.0, 1.0)
+            tick = out.time_base if out.pts is not None else None
+            if tick is not None:
+                position = round(out.pts * SAMPLE_RATE * tick.numerator / tick.denominator
                                  - self._origin * SAMPLE_RATE)
             elif position is None:
-                position = self._reached
+                position = self._source_position(source)
             self._place(position, samples)
             position += len(samples)
+
+    def _source_position(self, frame: av.AudioFrame | None) -> int:
+        """Where a decoded frame starts (samples from the origin): its pts, else the end of what
+        was placed so far."""
+        if frame is None or frame.pts is None or frame.time_base is None:
+            return self._reached
+        return round((float(frame.pts * frame.time_base) - self._origin) * SAMPLE_RATE)
 
     def _place(self, position: int, samples: np.ndarray) -> None:
         """Copies `samples` (starting `position` samples after the origin) into every window
