@@ -33,7 +33,7 @@ from model import openvino_cache  # first: it keeps OpenVINO's telemetry off
 from model.audio.config import BACKENDS, DEFAULT_CALIBRATION_WINDOWS
 from model.audio.constants import EXAMPLE_SHAPE
 from model.audio.embedder import AudioEmbedder, AudioEmbedderInfo
-from model.embedding.backends import THREADS_ENV, backend_info, inference_threads
+from model.embedding.backends import THREADS_ENV, backend_info, runtime_info
 from model.embedding.config import weights_version
 from model.embedding.inception import lazy
 
@@ -203,10 +203,8 @@ def create_backend(name: str, network: NetworkSource, cache_dir: str | None, *, 
     """
     if name not in BACKENDS:
         raise ValueError(f"unknown audio embedding backend {name!r}; expected one of {', '.join(BACKENDS)}")
-    if max_batch < 1:
-        raise ValueError(f"max_batch must be >= 1, got {max_batch}")
-    threads = inference_threads(num_threads)
-    info = dict(backend_info(name), threads=threads)
+    info = runtime_info(name, max_batch, num_threads)
+    threads = info["threads"]
     built = lazy(network)
     cache_hit = False
     if name.startswith("openvino-"):

@@ -97,6 +97,13 @@ def inference_threads(num_threads: int | None = None) -> int:
     return int(num_threads)
 
 
+def runtime_info(name: str, max_batch: int, num_threads: int | None) -> dict:
+    """`backend_info(name)` plus the resolved "threads"; checks max_batch (both embedders' rule)."""
+    if max_batch < 1:
+        raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+    return dict(backend_info(name), threads=inference_threads(num_threads))
+
+
 def create_backend(name: str, keras_model: ModelSource, cache_dir: str | None,
                    calibration_frames: np.ndarray | None = None, *, num_threads: int | None = None,
                    max_batch: int = DEFAULT_MAX_BATCH, source_key: str | None = None,
@@ -128,10 +135,8 @@ def create_backend(name: str, keras_model: ModelSource, cache_dir: str | None,
             raise ValueError(f"backend {name!r} quantises activations and needs calibration_frames: "
                              "pass a few hundred uint8[N,299,299,3] sample frames")
         calibration_frames = check_frames(calibration_frames, "calibration_frames")
-    if max_batch < 1:
-        raise ValueError(f"max_batch must be >= 1, got {max_batch}")
-    threads = inference_threads(num_threads)
-    info = dict(backend_info(name), threads=threads)
+    info = runtime_info(name, max_batch, num_threads)
+    threads = info["threads"]
     model = lazy(keras_model)
     cache_hit = False
     if runtime == "openvino":
