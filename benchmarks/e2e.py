@@ -83,15 +83,32 @@ def _run_baseline(paths: list[str], threads: int | None) -> dict:
             "peak_rss_mb": peak_rss_mb()}
 
 
-def _ours_worker(backend: str, cache_dir: str, decode_mode: str, tasks, results, ready) -> None:
-    """One worker process: one thread for decoding, one for embedding, videos from `tasks`."""
+def _build_audio_embedder(backend: str | None = None):
+    """The features job's audio embedder (model.audio, seeded weights, seed 0), one thread:
+    `embed(float32[N,15600]) -> float32[N,128]`."""
+    import numpy as np
+
+    from model.audio.config import AudioEmbedderConfig
+    from model.audio.constants import WINDOW_SAMPLES
+    from model.audio.handler import load_audio_embedder
+
+    config = AudioEmbedderConfig(cache_dir=AUDIO_CACHE_DIR, **({"backend": backend} if backend else {}))
+    audio = load_audio_embedder(config, num_threads=1)
+    audio.embed(np.zeros((1, WINDOW_SAMPLES), np.float32))
+    return audio.embed
+
+
+def _ours_worker(backend: str, cache_dir: str, decode_mode: str, audio: bool, tasks, results, ready) -> None:
+    """One worker process, one thread: videos from `tasks` decoded (with their audio when
+    `audio`), then their frames (and audio windows) embedded."""
     import numpy as np
 
     from transforms.decode import DecodeConfig, decode_video
 
     embed = _build_embedder(backend, 1, cache_dir)
     embed(np.zeros((1, 299, 299, 3), np.uint8))
-    config = DecodeConfig(threads=1, mode=decode_mode)
+    embed_audio = _build_audio_embedder() if audio else None
+    config = DecodeConfig(threads=1, mode=decode_mode, audio=audio)
     ready.wait()
     decode_s = embed_s = 0.0
     frames = 0
@@ -101,6 +118,8 @@ def _ours_worker(backend: str, cache_dir: str, decode_mode: str, tasks, results,
         decode_s += time.perf_counter() - t
         t = time.perf_counter()
         embed(video.frames)
+        if embed_audio is not None:
+            embed_audio(video.audio)
         embed_s += time.perf_counter() - t
         frames += len(video.frames)
     results.put({"decode_s": decode_s, "embed_s": embed_s, "frames": frames,
@@ -108,12 +127,13 @@ def _ours_worker(backend: str, cache_dir: str, decode_mode: str, tasks, results,
 
 
 def run_ours(paths: list[str], backend: str, workers: int, cache_dir: str = CACHE_DIR,
-             decode_mode: str = "exact") -> dict:
+             decode_mode: str = "exact", audio: bool = False) -> dict:
     """`workers` processes, one thread each, taking videos from a shared queue: the shape of the
-    Beam graph's workers. Stage seconds are summed over workers (CPU-seconds per stage)."""
+    Beam graph's workers. Stage seconds are summed over workers (CPU-seconds per stage); with
+    `audio`, decode and embed include the audio path's."""
     ctx = multiprocessing.get_context("spawn")
     tasks, results, ready = ctx.Queue(), ctx.Queue(), ctx.Barrier(workers + 1)
-    procs = [ctx.Process(target=_ours_worker, args=(backend, cache_dir, decode_mode, tasks, results, ready)) for _ in range(workers)]
+    procs = [ctx.Process(target=_ours_worker, args=(backend, cache_dir, decode_mode, audio, tasks, results, ready)) for _ in range(workers)]
     for p in procs:
         p.start()
     for path in paths:
@@ -136,16 +156,11 @@ def _run_audio_cost(paths: list[str], backend: str, audio_backend: str) -> dict:
     the audio windows. Returns summed seconds per part."""
     import numpy as np
 
-    from model.audio.config import AudioEmbedderConfig
-    from model.audio.constants import WINDOW_SAMPLES
-    from model.audio.handler import load_audio_embedder
     from transforms.decode import DecodeConfig, decode_video
 
     embed = _build_embedder(backend, 1)
-    audio = load_audio_embedder(AudioEmbedderConfig(backend=audio_backend, cache_dir=AUDIO_CACHE_DIR),
-                                num_threads=1)
     embed(np.zeros((1, 299, 299, 3), np.uint8))
-    audio.embed(np.zeros((1, WINDOW_SAMPLES), np.float32))
+    embed_audio = _build_audio_embedder(audio_backend)
     times = dict.fromkeys(("decode_s", "decode_with_audio_s", "audio_decode_s", "embed_s",
                            "audio_embed_s"), 0.0)
     for path in paths:
@@ -160,7 +175,7 @@ def _run_audio_cost(paths: list[str], backend: str, audio_backend: str) -> dict:
         embed(video.frames)
         times["embed_s"] += time.perf_counter() - t
         t = time.perf_counter()
-        audio.embed(heard.audio)
+        embed_audio(heard.audio)
         times["audio_embed_s"] += time.perf_counter() - t
     return times
 

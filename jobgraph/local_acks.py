@@ -30,9 +30,10 @@ class AckAfterDoneReadEvaluator(transform_evaluator._PubSubReadEvaluator):
         client = _large_message_client()
         RECEIPTS.use_client(client)
         response = client.pull(subscription=self._sub_name, max_messages=PULL_MAX_MESSAGES, timeout=30)
+        RECEIPTS.received(self._sub_name, [(received.ack_id, received.message.message_id)
+                                           for received in response.received_messages])
         results = []
         for received in response.received_messages:
-            RECEIPTS.received(self._sub_name, received.ack_id, received.message.message_id)
             message = PubsubMessage._from_message(received.message)
             results.append((Timestamp.from_utc_datetime(received.message.publish_time), message))
         return results

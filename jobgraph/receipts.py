@@ -14,9 +14,9 @@ module gives the local runner the same behaviour:
   letter, published upstream request, drop) calls `done(job, element)` once that end is durable,
   and the oldest receipt of that element is acknowledged.
 - A crash leaves the unfinished receipts unacknowledged: Pub/Sub redelivers them when their
-  deadline lapses (ACK_DEADLINE_S), and the restarted job processes them. Work that was finished
-  but not acknowledged is redelivered too and passes through (its output exists), so outputs are
-  written once and events may repeat.
+  deadline lapses (ACK_DEADLINE_S, $KLIO_LOCAL_ACK_DEADLINE_S), and the restarted job processes
+  them. Work that was finished but not acknowledged is redelivered too and passes through (its
+  output exists), so outputs are written once and events may repeat.
 
 Receipts are process-wide (the local runners run the pipeline in this process); keys are
 (job, element text as dead letters record it), matched oldest first. A job whose outputs carry
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import threading
 import time
 
@@ -34,9 +35,25 @@ from jobgraph.deadletter import ELEMENT_LIMIT, clip
 
 log = logging.getLogger("jobgraph")
 
-ACK_DEADLINE_S = 30          # a crashed job's messages come back this long after its last lease
-LEASE_EVERY_S = 10.0         # how often pending receipts have their deadline extended
+ACK_DEADLINE_ENV = "KLIO_LOCAL_ACK_DEADLINE_S"
 MAX_LEASE_S = 30 * 60.0      # then a receipt is let go (redelivered), so nothing sticks forever
+
+
+def _ack_deadline_s() -> int:
+    """How long after its last lease a crashed job's messages come back: $KLIO_LOCAL_ACK_DEADLINE_S,
+    else 30 s; Pub/Sub accepts 10 to 600."""
+    text = os.environ.get(ACK_DEADLINE_ENV, "").strip() or "30"
+    try:
+        seconds = int(text)
+    except ValueError:
+        seconds = 0
+    if not 10 <= seconds <= 600:
+        raise ValueError(f"{ACK_DEADLINE_ENV}={text!r}: expected whole seconds from 10 to 600")
+    return seconds
+
+
+ACK_DEADLINE_S = _ack_deadline_s()
+LEASE_EVERY_S = ACK_DEADLINE_S / 3  # pending receipts have their deadline extended this often
 
 
 class _Receipt:
@@ -65,9 +82,15 @@ class Receipts:
                                                       name="pubsub-lease")
                 self._lease_thread.start()
 
-    def received(self, subscription: str, ack_id: str, message_id: str) -> None:
+    def received(self, subscription: str, pulled: list[tuple[str, str]]) -> None:
+        """Hold the (ack_id, message_id) pairs of one pull, leased for ACK_DEADLINE_S from now
+        (not the subscription's own deadline, so a crash right after a pull is redelivered as
+        soon as one after a lease)."""
         with self._lock:
-            self._by_message_id[message_id] = _Receipt(subscription, ack_id)
+            for ack_id, message_id in pulled:
+                self._by_message_id[message_id] = _Receipt(subscription, ack_id)
+        if pulled:
+            self._lease(subscription, [ack_id for ack_id, _ in pulled])
 
     def bind(self, job: str, message_id: str, element: str) -> None:
         """Tie a received message to the element the job will report as done."""
@@ -126,12 +149,14 @@ class Receipts:
             for receipt in self._pending():
                 by_subscription[receipt.subscription].append(receipt.ack_id)
             for subscription, ack_ids in by_subscription.items():
-                try:
-                    self._client.modify_ack_deadline(subscription=subscription, ack_ids=ack_ids,
-                                                     ack_deadline_seconds=ACK_DEADLINE_S)
-                except Exception:  # noqa: BLE001 - a lapsed lease only means a redelivery
-                    log.warning("could not extend the lease of %d message(s)", len(ack_ids),
-                                exc_info=True)
+                self._lease(subscription, ack_ids)
+
+    def _lease(self, subscription: str, ack_ids: list[str]) -> None:
+        try:
+            self._client.modify_ack_deadline(subscription=subscription, ack_ids=ack_ids,
+                                             ack_deadline_seconds=ACK_DEADLINE_S)
+        except Exception:  # noqa: BLE001 - a lapsed lease only means a redelivery
+            log.warning("could not extend the lease of %d message(s)", len(ack_ids), exc_info=True)
 
 
 RECEIPTS = Receipts()

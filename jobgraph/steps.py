@@ -262,7 +262,8 @@ def storage_path_hint(job: JobConfig, msg: KlioMessage) -> str:
 class CountProcessed(beam.DoFn):
     """The job's own outputs (what run() returned) count as `kmsg-success`; each bundle also
     reports the worker process's peak memory (distribution `worker-peak-rss-mib`: its max is
-    the largest worker's peak)."""
+    the largest worker's peak) and its private memory at the bundle's end
+    (`worker-private-mib`: peak RSS less shared, memory-mapped model files)."""
 
     def __init__(self, job_name: str):
         self.job_name = job_name
@@ -274,9 +275,10 @@ class CountProcessed(beam.DoFn):
     def finish_bundle(self):
         from apache_beam.metrics import Metrics
 
-        from jobgraph.memory import peak_rss_mib
+        from jobgraph.memory import peak_rss_mib, private_rss_mib
 
         Metrics.distribution(self.job_name, "worker-peak-rss-mib").update(int(peak_rss_mib()))
+        Metrics.distribution(self.job_name, "worker-private-mib").update(int(private_rss_mib()))
 
 
 class CountDeadLetters(beam.DoFn):

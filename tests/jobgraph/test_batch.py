@@ -34,11 +34,14 @@ def test_1000_ids_then_rerun_redoes_exactly_the_deleted_outputs(tmp_path):
             "--batch-input", str(tmp_path / "ids.txt")]
     first = run_batch(args, tmp_path)
     assert first["toy-upper"]["toy-upper-written"] == 1000
-    # every job that processed messages reports its worker's peak memory (a Beam distribution)
+    # every job that processed messages reports its worker's peak and private memory (Beam
+    # distributions); private memory is resident memory, so never above the peak
     distributions = json.loads(sorted(tmp_path.glob("summary-*.json"))[0].read_text())["distributions"]
     for job in ("toy-upper", "toy-count"):
         peak = distributions[job]["worker-peak-rss-mib"]
         assert 50 < peak["min"] <= peak["max"] < 24 * 1024 and peak["count"] >= 1
+        private = distributions[job]["worker-private-mib"]
+        assert 10 < private["min"] <= private["max"] <= peak["max"] and private["count"] == peak["count"]
     assert first["toy-count"]["toy-count-written"] == 1000
     assert len(os.listdir(f"{root}/out")) == 1000
 

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 
@@ -20,13 +21,15 @@ from tests.pubsub_helpers import Collector, messages
 
 pytestmark = pytest.mark.emulator
 N = 40
+SHORT_LEASE = {"KLIO_LOCAL_ACK_DEADLINE_S": "10"}  # Pub/Sub's shortest: redelivery 10 s after the kill
 
 
 def _start(args, log_path, env=None):
     log = open(log_path, "ab")
     return subprocess.Popen([toygraph.KLIO, "job", "run", "--direct-runner", "--streaming",
                              "--job", "toy-upper", *args], stdout=log, stderr=subprocess.STDOUT,
-                            cwd=toygraph.REPO, start_new_session=True, env={**os.environ, **(env or {})})
+                            cwd=toygraph.REPO, start_new_session=True,
+                            env={**os.environ, **SHORT_LEASE, **(env or {})})
 
 
 def _written(counters_path: str) -> int:
@@ -72,3 +75,11 @@ def test_job_killed_mid_work_then_restarted_loses_nothing_and_writes_once(tmp_pa
     assert {m.data.element.decode() for m in messages(received)} == set(ids), open(log_path).read()[-3000:]
     assert sorted(os.listdir(os.path.join(root, "mid"))) == sorted(f"{i}.txt" for i in ids)
     assert finished_before + written_after == N  # each output written exactly once
+
+
+@pytest.mark.parametrize("value", ["5", "601", "ten"])
+def test_a_lease_pubsub_would_refuse_fails_at_start_naming_the_variable(value):
+    proc = subprocess.run([sys.executable, "-c", "import jobgraph.receipts"], capture_output=True, text=True,
+                          cwd=toygraph.REPO, env={**os.environ, "KLIO_LOCAL_ACK_DEADLINE_S": value})
+    assert proc.returncode != 0
+    assert f"KLIO_LOCAL_ACK_DEADLINE_S='{value}': expected whole seconds from 10 to 600" in proc.stderr
