@@ -11,7 +11,7 @@ import time
 from apache_beam.runners.direct import transform_evaluator
 from apache_beam.runners.direct.direct_runner import _DirectReadFromPubSub
 
-from jobgraph.receipts import RECEIPTS
+from jobgraph.receipts import RECEIPTS, ack_deadline_s
 
 MAX_IN_FLIGHT = 64       # pulls pause while this many messages are unfinished
 PULL_MAX_MESSAGES = 10   # as Beam's own evaluator
@@ -63,6 +63,8 @@ def _large_message_client():
 
 
 def install() -> None:
-    """Make the DirectRunner read Pub/Sub with AckAfterDoneReadEvaluator (this process)."""
+    """Make the DirectRunner read Pub/Sub with AckAfterDoneReadEvaluator (this process), its
+    leases as long as $KLIO_LOCAL_ACK_DEADLINE_S says (checked here, before the pipeline runs)."""
+    RECEIPTS.deadline_s = ack_deadline_s()
     overrides = transform_evaluator.TransformEvaluatorRegistry._test_evaluators_overrides
     overrides[_DirectReadFromPubSub] = AckAfterDoneReadEvaluator

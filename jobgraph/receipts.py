@@ -14,7 +14,7 @@ module gives the local runner the same behaviour:
   letter, published upstream request, drop) calls `done(job, element)` once that end is durable,
   and the oldest receipt of that element is acknowledged.
 - A crash leaves the unfinished receipts unacknowledged: Pub/Sub redelivers them when their
-  deadline lapses (ACK_DEADLINE_S, $KLIO_LOCAL_ACK_DEADLINE_S), and the restarted job processes
+  deadline lapses (`ack_deadline_s`, $KLIO_LOCAL_ACK_DEADLINE_S), and the restarted job processes
   them. Work that was finished but not acknowledged is redelivered too and passes through (its
   output exists), so outputs are written once and events may repeat.
 
@@ -39,9 +39,9 @@ ACK_DEADLINE_ENV = "KLIO_LOCAL_ACK_DEADLINE_S"
 MAX_LEASE_S = 30 * 60.0      # then a receipt is let go (redelivered), so nothing sticks forever
 
 
-def _ack_deadline_s() -> int:
+def ack_deadline_s() -> int:
     """How long after its last lease a crashed job's messages come back: $KLIO_LOCAL_ACK_DEADLINE_S,
-    else 30 s; Pub/Sub accepts 10 to 600."""
+    else 30 s; Pub/Sub accepts 10 to 600. Read when the local streaming runner starts."""
     text = os.environ.get(ACK_DEADLINE_ENV, "").strip() or "30"
     try:
         seconds = int(text)
@@ -50,10 +50,6 @@ def _ack_deadline_s() -> int:
     if not 10 <= seconds <= 600:
         raise ValueError(f"{ACK_DEADLINE_ENV}={text!r}: expected whole seconds from 10 to 600")
     return seconds
-
-
-ACK_DEADLINE_S = _ack_deadline_s()
-LEASE_EVERY_S = ACK_DEADLINE_S / 3  # pending receipts have their deadline extended this often
 
 
 class _Receipt:
@@ -73,6 +69,7 @@ class Receipts:
             collections.deque)
         self._client = None
         self._lease_thread: threading.Thread | None = None
+        self.deadline_s = 30  # set by local_acks.install() from ack_deadline_s()
 
     def use_client(self, client) -> None:
         with self._lock:
@@ -83,7 +80,7 @@ class Receipts:
                 self._lease_thread.start()
 
     def received(self, subscription: str, pulled: list[tuple[str, str]]) -> None:
-        """Hold the (ack_id, message_id) pairs of one pull, leased for ACK_DEADLINE_S from now
+        """Hold the (ack_id, message_id) pairs of one pull, leased for `deadline_s` from now
         (not the subscription's own deadline, so a crash right after a pull is redelivered as
         soon as one after a lease)."""
         with self._lock:
@@ -144,7 +141,7 @@ class Receipts:
 
     def _lease_loop(self) -> None:
         while True:
-            time.sleep(LEASE_EVERY_S)
+            time.sleep(self.deadline_s / 3)  # renewed well before it lapses
             by_subscription: dict[str, list[str]] = collections.defaultdict(list)
             for receipt in self._pending():
                 by_subscription[receipt.subscription].append(receipt.ack_id)
@@ -154,7 +151,7 @@ class Receipts:
     def _lease(self, subscription: str, ack_ids: list[str]) -> None:
         try:
             self._client.modify_ack_deadline(subscription=subscription, ack_ids=ack_ids,
-                                             ack_deadline_seconds=ACK_DEADLINE_S)
+                                             ack_deadline_seconds=self.deadline_s)
         except Exception:  # noqa: BLE001 - a lapsed lease only means a redelivery
             log.warning("could not extend the lease of %d message(s)", len(ack_ids), exc_info=True)
 

@@ -79,7 +79,9 @@ def test_job_killed_mid_work_then_restarted_loses_nothing_and_writes_once(tmp_pa
 
 @pytest.mark.parametrize("value", ["5", "601", "ten"])
 def test_a_lease_pubsub_would_refuse_fails_at_start_naming_the_variable(value):
-    proc = subprocess.run([sys.executable, "-c", "import jobgraph.receipts"], capture_output=True, text=True,
+    """Checked when the local streaming runner is set up, before any pipeline runs."""
+    code = "from jobgraph import local_acks; local_acks.install()"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=toygraph.REPO, env={**os.environ, "KLIO_LOCAL_ACK_DEADLINE_S": value})
     assert proc.returncode != 0
     assert f"KLIO_LOCAL_ACK_DEADLINE_S='{value}': expected whole seconds from 10 to 600" in proc.stderr
