@@ -133,7 +133,8 @@ def run_ours(paths: list[str], backend: str, workers: int, cache_dir: str = CACH
     `audio`, decode and embed include the audio path's."""
     ctx = multiprocessing.get_context("spawn")
     tasks, results, ready = ctx.Queue(), ctx.Queue(), ctx.Barrier(workers + 1)
-    procs = [ctx.Process(target=_ours_worker, args=(backend, cache_dir, decode_mode, audio, tasks, results, ready)) for _ in range(workers)]
+    args = (backend, cache_dir, decode_mode, audio, tasks, results, ready)
+    procs = [ctx.Process(target=_ours_worker, args=args) for _ in range(workers)]
     for p in procs:
         p.start()
     for path in paths:

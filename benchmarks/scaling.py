@@ -3,18 +3,18 @@
 The root klio-job.yaml (video-features -> video-iab, demo model, audio branch on), its embedder
 switched to openvino-int8 with the conversion cache, pointed at a listing of 60-s 720p clips with
 a sound track (the e2e benchmark's clips, each listed under several ids so the workload is long
-without generating more video). FnApiRunner in multi-processing mode (`direct_num_workers`), one thread per worker
-(FFmpeg, OpenVINO, TensorFlow, OpenMP). The property that lets Dataflow scale the graph out:
-throughput grows with workers.
+without generating more video). FnApiRunner in multi-processing mode (`direct_num_workers`), one
+thread per worker (FFmpeg, OpenVINO, TensorFlow, OpenMP). The property that lets Dataflow scale
+the graph out: throughput grows with workers.
 
 Figures: videos/hour with 2 workers, baseline 1 worker, same listing, same run (wall time of
 `klio job run`, pipeline start-up included); the graph with 2 workers against the e2e
-benchmark's two decode+embed worker processes on the same videos, audio included
-(benchmarks.e2e, models built before its clock starts; the graph also classifies and writes
-files: the cost of the graph itself); the largest worker's peak RSS (the runtime's
-`worker-peak-rss-mib` distribution) and private memory (`worker-private-mib`: peak RSS less the
-memory-mapped model files that workers on one machine share) with 2 workers, baseline 1 worker. Both models come from warm conversion caches, as a deployment ships
-them: a graph worker then imports no TensorFlow.
+benchmark's two decode+embed worker processes on the same videos, audio included (benchmarks.e2e, models built
+before its clock starts; the graph also classifies and writes files: the cost of the graph
+itself); the largest worker's peak RSS (the runtime's `worker-peak-rss-mib` distribution) and
+private memory (`worker-private-mib`: peak RSS less the memory-mapped model files that workers on
+one machine share) with 2 workers, baseline 1 worker. All three models come from warm
+conversion caches, as a deployment ships them: a graph worker then imports no TensorFlow.
 """
 from __future__ import annotations
 

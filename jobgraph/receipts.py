@@ -36,13 +36,14 @@ from jobgraph.deadletter import ELEMENT_LIMIT, clip
 log = logging.getLogger("jobgraph")
 
 ACK_DEADLINE_ENV = "KLIO_LOCAL_ACK_DEADLINE_S"
+DEFAULT_ACK_DEADLINE_S = 30
 MAX_LEASE_S = 30 * 60.0      # then a receipt is let go (redelivered), so nothing sticks forever
 
 
 def ack_deadline_s() -> int:
     """How long after its last lease a crashed job's messages come back: $KLIO_LOCAL_ACK_DEADLINE_S,
     else 30 s; Pub/Sub accepts 10 to 600. Read when the local streaming runner starts."""
-    text = os.environ.get(ACK_DEADLINE_ENV, "").strip() or "30"
+    text = os.environ.get(ACK_DEADLINE_ENV, "").strip() or str(DEFAULT_ACK_DEADLINE_S)
     try:
         seconds = int(text)
     except ValueError:
@@ -69,7 +70,7 @@ class Receipts:
             collections.deque)
         self._client = None
         self._lease_thread: threading.Thread | None = None
-        self.deadline_s = 30  # set by local_acks.install() from ack_deadline_s()
+        self.deadline_s = DEFAULT_ACK_DEADLINE_S  # local_acks.install() sets $KLIO_LOCAL_ACK_DEADLINE_S
 
     def use_client(self, client) -> None:
         with self._lock:
