@@ -11,10 +11,11 @@ Figures: videos/hour with 2 workers, baseline 1 worker, same listing, same run (
 `klio job run`, pipeline start-up included); the graph with 2 workers against the e2e
 benchmark's two decode+embed worker processes on the same videos, audio included
 (benchmarks.e2e, models built before its clock starts; the graph also classifies and writes
-files: the cost of the graph itself); the largest worker's peak RSS (the runtime's `worker-peak-rss-mib` distribution) and
-private memory (`worker-private-mib`: peak RSS less the memory-mapped model files that workers on
-one machine share) with 2 workers, baseline 1 worker. All three models come from warm
-conversion caches, as a deployment ships them: a graph worker then imports no TensorFlow.
+files: the cost of the graph itself); the largest worker's peak RSS (the runtime's
+`worker-peak-rss-mib` distribution) and private memory (`worker-private-mib`: peak RSS less the
+memory-mapped model files that workers on one machine share) with 2 workers, baseline 1 worker.
+All three models come from warm conversion caches, as a deployment ships them: a graph worker
+then imports no TensorFlow.
 """
 from __future__ import annotations
 
