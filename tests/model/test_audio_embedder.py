@@ -26,6 +26,7 @@ from model.audio.handler import AudioEmbedderHandler, load_audio_embedder
 from model.audio.mel import log_mel_examples, mel_matrix
 from model.audio.postprocess import VGGishPCA, derive_pca, load_pca
 from model.audio.vggish import LAYER_NAMES, build_network, vggish_architecture, weights_source_key
+from model.embedding.quality import paired_drop, task_metrics, train_linear_probe
 from model.features.pca import quantize
 
 SEEDED = AudioEmbedderConfig(weights="seeded", seed=3, backend="keras-fp32", calibration_windows=160,
@@ -224,8 +225,15 @@ WARM_LOAD = textwrap.dedent("""
         weights_id=c.weights_id, max_batch=c.batch_size, calibration=c.int8_calibration)
     np.save(sys.argv[3], embedder.embed(np.load(sys.argv[2])))
     heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'nncf'))
-    print(json.dumps({"cache_hit": embedder.cache_hit, "heavy": heavy, "precision": embedder.info.precision}))
+    peak_mib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) // 1024
+    print(json.dumps({"cache_hit": embedder.cache_hit, "heavy": heavy, "precision": embedder.info.precision,
+                      "peak_mib": peak_mib}))
 """)
+
+# Peak RSS of the warm-load process with int8 VGGish after one inference. Measured: ~300 MiB
+# (Python, numpy, OpenVINO ~60 MiB; the int8 weights mapped and the plugin's copy of them). With
+# float32 FC weights, as the int8 recipe had before, the same process peaked at ~690 MiB.
+INT8_WARM_PEAK_MIB = 400
 
 
 @pytest.mark.parametrize("backend", ["openvino-fp32", "openvino-int8"])
@@ -247,16 +255,21 @@ def test_a_warm_cache_loads_without_tensorflow_keras_or_nncf(backend, request, t
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
+    peak_mib = report.pop("peak_mib")
     assert report == {"cache_hit": True, "heavy": [], "precision": config.precision}
+    if backend == "openvino-int8":
+        assert peak_mib <= INT8_WARM_PEAK_MIB, peak_mib
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), embedder.embed(windows), atol=1e-4)
 
 
 def test_int8_stays_close_to_fp32_on_held_out_audio(openvino_embedder, int8_embedder):
     """Held-out generated windows (not the calibration seed). Measured with seed 3 / 160
-    calibration windows, 96 held-out windows: mean cosine 0.962 over all windows (min 0.80),
-    0.987 over the sounding ones (min 0.94; near-silence sits by the PCA mean, so its short
-    vectors turn furthest); mean |code difference| 2.83 after the codec's uint8 quantisation
-    (99th percentile 10, max 17)."""
+    calibration windows, 96 held-out windows: mean cosine 0.952 over all windows (min 0.77),
+    0.981 over the sounding ones (min 0.92; near-silence sits by the PCA mean, so its short
+    vectors turn furthest); mean |code difference| 3.41 after the codec's uint8 quantisation
+    (99th percentile 12, max 21). With float32 FC weights (the recipe before int8 weights for
+    the FC layers) these were 0.962, 0.987 and 2.83. A random network amplifies small weight
+    errors (see model/embedding/quality.py), so what decides is the probe task below."""
     windows = calibration_windows(SEEDED.seed + 100, 96)
     reference, got = openvino_embedder.embed(windows), int8_embedder.embed(windows)
     assert got.shape == reference.shape == (96, DIM) and got.dtype == np.float32
@@ -264,9 +277,30 @@ def test_int8_stays_close_to_fp32_on_held_out_audio(openvino_embedder, int8_embe
     sounding = np.arange(len(windows)) % 6 != 5  # calibration_windows' sixth kind is near-silence
     assert cosine.mean() >= 0.94 and cosine[sounding].mean() >= 0.975, (cosine.mean(), cosine[sounding].mean())
     codes = np.abs(quantize(got).astype(int) - quantize(reference).astype(int))
-    assert codes.mean() <= 3.5, codes.mean()
+    assert codes.mean() <= 4.0, codes.mean()
     assert int8_embedder.info.precision == "int8" and int8_embedder.runtime["precision"] == "int8"
     assert not np.allclose(got, reference, atol=1e-3)  # really quantised, not the fp32 graph
+
+
+def test_int8_keeps_fp32s_quality_on_a_probe_task(openvino_embedder, int8_embedder):
+    """The frame embedder's guard (model/embedding/quality.py) on audio: a linear probe trained
+    on each backend's embeddings of 300 generated windows tells the six kinds of sound apart on
+    150 others (tone, chirp, noise band, clicks, tone over noise, near-silence). Measured: GAP@20
+    0.790 fp32 / 0.786 int8 (drop 0.3 points, sd 0.9), coverage@80%P 79.3% / 74.7% (drop 4.7,
+    sd 4.4). Guard as for frames: GAP@20 drop <= 1 point; coverage not significantly worse than
+    1 point (drop - 2 sd <= 1 point)."""
+    train_windows, test_windows = calibration_windows(200, 300), calibration_windows(201, 150)
+    kinds = np.eye(6, dtype=np.float32)
+    train_y, test_y = kinds[np.arange(300) % 6], kinds[np.arange(150) % 6]
+
+    def probe_scores(embedder):
+        return train_linear_probe(embedder.embed(train_windows), train_y)(embedder.embed(test_windows))
+
+    reference = probe_scores(openvino_embedder)
+    assert task_metrics(reference, test_y)["gap@20"] >= 0.7  # a task the embeddings can do
+    drops = paired_drop(reference, probe_scores(int8_embedder), test_y)
+    assert drops["gap@20"]["drop"] <= 0.01, drops
+    assert drops["coverage@80P"]["drop"] - 2 * drops["coverage@80P"]["sd"] <= 0.01, drops
 
 
 # -- the RunInference handler ------------------------------------------------------------------
