@@ -20,7 +20,7 @@ Backends (`BACKENDS`):
                   FC layers hold 67 M of the 72 M weights: as float32 a worker kept them twice
                   (the memory-mapped file and the CPU plugin's repacked copy, ~690 MB resident
                   in all); int8 weights, which the plugin multiplies without unpacking, make it
-                  ~300 MB and the FC layers ~1.8x faster, at the same probe-task quality
+                  ~300 MB and a window ~1.2x faster, at the same probe-task quality
                   (tests/model/test_audio_embedder.py). The cache key adds the calibration seed
                   and count (not NNCF's version: workers without NNCF must find the entry, as
                   for the frame embedder).
