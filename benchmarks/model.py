@@ -12,7 +12,8 @@ and scores the test split: N videos train (1,050; --quick 420), the next M are t
 (1,500; --quick 600). The test split is larger than the usual 15% because the classes only the
 metadata signals have few positives: with the old 225 test videos (~20 positives per class) one
 class's AP swung by up to 15 points between two models trained on the same data, and the
-"does the two-stream model lose on the others" figure was decided by that noise. Figures (one JSON line each, ratio = ours / baseline):
+"does the two-stream model lose on the others" figure was decided by that noise. Figures (one
+JSON line each, ratio = ours / baseline):
   gap_at_20                      nextvlad vs mean pooling
   sparse_class_map               AP on the "few informative frames" classes, nextvlad vs mean pooling
   metadata_class_map             AP on classes signalled only by metadata, nextvlad vs no_metadata
@@ -49,21 +50,17 @@ def _figure(name: str, value: float, unit: str, baseline: float, **extra) -> Non
                       "ratio": None if ratio is None else round(ratio, 3), **extra}))
 
 
-def _paired_sd(ours: dict, baseline: dict, classes: list[int], resamples: int = 200,
-               seed: int = 0) -> float:
+def _paired_sd(ours: dict, baseline: dict, classes: list[int]) -> float:
     """Bootstrap sd of (ours - baseline) mean AP over `classes`: the same resamples of the test
-    videos score both models, so the noise is that of the difference."""
+    videos score both models, so the noise is that of the difference (the embedding quality
+    guard's paired bootstrap, on this metric)."""
     from model.classifier import metrics
+    from model.embedding.quality import paired_drop
 
-    rng = np.random.default_rng(seed)
-    labels, n = ours["labels"], len(ours["labels"])
-    differences = []
-    for _ in range(resamples):
-        i = rng.integers(0, n, n)
-        a = metrics.class_average_precisions(ours["scores"][i], labels[i], 20)[classes]
-        b = metrics.class_average_precisions(baseline["scores"][i], labels[i], 20)[classes]
-        differences.append(np.nanmean(a) - np.nanmean(b))
-    return float(np.std(differences))
+    def mean_ap(scores, labels):
+        return {"map": float(np.nanmean(metrics.class_average_precisions(scores, labels, 20)[classes]))}
+
+    return paired_drop(baseline["scores"], ours["scores"], ours["labels"], metric_fn=mean_ap)["map"]["sd"]
 
 
 def _runs(spec, seed: int) -> dict:

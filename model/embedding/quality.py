@@ -72,7 +72,7 @@ def probe_metrics(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, 
 
 
 def paired_drop(reference_scores: np.ndarray, scores: np.ndarray, labels: np.ndarray,
-                resamples: int = 200, seed: int = 0) -> dict:
+                resamples: int = 200, seed: int = 0, metric_fn=None) -> dict:
     """How far each metric falls below the reference's, with its sampling noise.
 
     The same bootstrap resamples of the test examples score both, so the noise is that of the
@@ -83,16 +83,18 @@ def paired_drop(reference_scores: np.ndarray, scores: np.ndarray, labels: np.nda
 
     Args:
       reference_scores, scores: float[N,C] (fp32's probe, the backend's probe); labels: {0,1}[N,C].
+      metric_fn: (scores, labels) -> {metric: value}; default `task_metrics`.
 
     Returns:
       {metric: {"drop": reference - ours on all examples, "sd": bootstrap sd of the drop}}.
     """
+    measure = metric_fn or task_metrics
     rng = np.random.default_rng(seed)
-    ref, ours = task_metrics(reference_scores, labels), task_metrics(scores, labels)
+    ref, ours = measure(reference_scores, labels), measure(scores, labels)
     samples = {k: [] for k in ref}
     for _ in range(resamples):
         i = rng.integers(0, len(labels), len(labels))
-        r, o = task_metrics(reference_scores[i], labels[i]), task_metrics(scores[i], labels[i])
+        r, o = measure(reference_scores[i], labels[i]), measure(scores[i], labels[i])
         for k in samples:
             samples[k].append(r[k] - o[k])
     return {k: {"drop": ref[k] - ours[k], "sd": float(np.std(samples[k]))} for k in ref}
