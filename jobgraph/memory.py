@@ -16,6 +16,11 @@ def _status_mib(key: str) -> float | None:
     return None
 
 
+def rss_mib() -> float | None:
+    """Resident memory of this process now, in MiB (VmRSS); None where /proc is not there."""
+    return _status_mib("VmRSS")
+
+
 def peak_rss_mib() -> float:
     """Peak resident memory of this process in MiB: VmHWM, the high-water mark of its own
     address space (ru_maxrss would also count what a spawning parent held before exec)."""

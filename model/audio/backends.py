@@ -84,15 +84,6 @@ def default_calibration(weights_id: str) -> tuple[int, int]:
     return seed, DEFAULT_CALIBRATION_WINDOWS
 
 
-def _nncf():
-    try:  # an optional extra: workers load converted models from the cache
-        import nncf
-    except ModuleNotFoundError:
-        raise ModuleNotFoundError("int8 conversion needs NNCF, from the 'convert' extra: "
-                                  "pip install 'video-iab[convert]'") from None
-    return nncf
-
-
 def _quantize(ov_model, examples):
     """NNCF int8 of the raw network (float32[n,96,64] -> [n,128]), in two steps:
     1. post-training quantisation of the convolutions but the first (whose float32 log-mel input
@@ -100,7 +91,9 @@ def _quantize(ov_model, examples):
        statistics over every example given; the fully connected MatMuls are left out;
     2. weight-only int8 of those MatMuls (INT8_SYM: per output channel, no zero point); the
        first convolution, which step 2 would also take, keeps its float32 weights."""
-    nncf = _nncf()
+    from model.embedding.openvino_backend import import_nncf  # the frame embedder's
+
+    nncf = import_nncf()
     ops = ov_model.get_ordered_ops()
     first_conv = next(op.get_friendly_name() for op in ops if op.get_type_name() == "Convolution")
     keep_float = [first_conv] + [op.get_friendly_name() for op in ops if op.get_type_name() == "MatMul"]

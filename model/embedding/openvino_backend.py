@@ -49,14 +49,20 @@ def _to_openvino(keras_model):
     return ov.convert_model(embed.get_concrete_function())
 
 
-def _quantize(ov_model, calibration_frames: np.ndarray):
-    """NNCF post-training int8 quantisation (symmetric activations, fast bias correction)."""
-    try:  # an optional extra: workers load converted models from the cache
+def import_nncf():
+    """NNCF, for int8 conversions; an optional extra (workers load converted models from the
+    cache), so its absence is one clear error."""
+    try:
         import nncf
     except ModuleNotFoundError:
         raise ModuleNotFoundError("int8 conversion needs NNCF, from the 'convert' extra: "
                                   "pip install 'video-iab[convert]'") from None
+    return nncf
 
+
+def _quantize(ov_model, calibration_frames: np.ndarray):
+    """NNCF post-training int8 quantisation (symmetric activations, fast bias correction)."""
+    nncf = import_nncf()
     batches = [calibration_frames[i:i + CALIBRATION_BATCH]
                for i in range(0, len(calibration_frames), CALIBRATION_BATCH)]
     return nncf.quantize(ov_model, nncf.Dataset(batches), subset_size=len(batches),

@@ -220,11 +220,8 @@ WARM_LOAD = textwrap.dedent("""
     from model.audio.handler import load_audio_embedder
     from model.audio.vggish import build_network, weights_source_key
     import openvino  # noqa: F401 - its runtime is part of the baseline, not of the model
-
-    def status_mib(key):
-        return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(key + ":")) // 1024
-
-    before_mib = status_mib("VmRSS")
+    from jobgraph.memory import peak_rss_mib, rss_mib
+    before_mib = rss_mib()
     c = AudioEmbedderConfig(**json.loads(sys.argv[1]))
     embedder = load_audio_embedder(c) if c.backend != "openvino-int8" else create_backend(
         c.backend, functools.partial(build_network, c), c.cache_dir, source_key=weights_source_key(c),
@@ -232,7 +229,7 @@ WARM_LOAD = textwrap.dedent("""
     np.save(sys.argv[3], embedder.embed(np.load(sys.argv[2])))
     heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'nncf'))
     print(json.dumps({"cache_hit": embedder.cache_hit, "heavy": heavy, "precision": embedder.info.precision,
-                      "model_mib": status_mib("VmHWM") - before_mib}))
+                      "model_mib": peak_rss_mib() - before_mib}))
 """)
 
 # What loading int8 VGGish and running one batch adds to the warm-load process's peak RSS (the
