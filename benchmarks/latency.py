@@ -7,9 +7,10 @@ One top-down upload event is published every --interval seconds (below the graph
 the figure is latency, not queueing); each one's latency runs from its publish call to the
 modification time of its label file. Before any upload, a ping (Klio's trace message: no work)
 is published right after the jobs are launched; its arrival on the labels topic says both jobs
-run (start-up: interpreter, Beam, pipeline construction, subscriptions). The first upload after
-that loads the models on its way (DoFn set-up is lazy), from warm conversion caches: its
-latency is the cold start. Then the measured uploads.
+run (start-up: interpreter, Beam, pipeline construction, subscriptions). The jobs load their
+models from warm conversion caches when they start (a warm-up element through each RunInference
+step), concurrently with the ping; the first upload, published as soon as the ping is back,
+waits for whatever is still loading: its latency is the cold start. Then the measured uploads.
 
 Figures: latency_p50_s, latency_p95_s, latency_max_s, cold_start_s, startup_s (launch to the
 ping's arrival) (baseline: none; value in seconds, lower is better).

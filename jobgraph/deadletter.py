@@ -112,6 +112,24 @@ def failed_batches(job: str, stage: str, reason: str, element_id: Callable[[Any]
     return convert
 
 
+@dataclasses.dataclass(frozen=True)
+class WarmUp:
+    """The key of the one element that loads a RunInference step's model at a streaming
+    pipeline's start (StepChain.run_inference); no output, counter or dead letter carries it."""
+
+
+def _not_warm_up(result: tuple) -> bool:
+    return not isinstance(result[0], WarmUp)
+
+
+def _real_failures(failure: tuple) -> Iterator[tuple]:
+    """A failed batch without its warm-up element (which names no element to dead-letter)."""
+    batch, exc = failure
+    real = [element for element in batch if _not_warm_up(element)]
+    if real:
+        yield real, exc
+
+
 class StepChain:
     """A job's own steps chained with their dead letters kept aside: each step's main output
     feeds the next, every DEAD_LETTER output (and every failed RunInference batch) is collected,
@@ -136,14 +154,29 @@ class StepChain:
         return out
 
     def run_inference(self, pcoll, label: str, handler, stage: str, reason: str,
-                      element_id: Callable[[Any], str]):
-        """RunInference with `handler`; a failed batch is one dead letter per element."""
+                      element_id: Callable[[Any], str], warm_up: Any = None):
+        """RunInference with `handler`; a failed batch is one dead letter per element.
+
+        warm_up: an input the handler takes without running its model (e.g. zero frames). In
+        a streaming pipeline, `(WarmUp(), warm_up)` is fed to the step once when the pipeline
+        starts, so that RunInference loads its model then (its set-up, with its own sharing)
+        instead of on the first real element; the result is dropped after the step.
+        """
         import apache_beam as beam
         from apache_beam.ml.inference.base import RunInference
+        from apache_beam.options.pipeline_options import StandardOptions
 
+        warming = warm_up is not None and pcoll.pipeline.options.view_as(StandardOptions).streaming
+        if warming:
+            start = pcoll.pipeline | f"{label} warm-up" >> beam.Create([(WarmUp(), warm_up)])
+            pcoll = (pcoll, start) | f"{label} with warm-up" >> beam.Flatten()
         results, errors = pcoll | label >> RunInference(handler).with_exception_handling()
+        failures = errors.failed_inferences
+        if warming:
+            failures = failures | f"{label} failures after warm-up" >> beam.FlatMap(_real_failures)
+            results = results | f"{label} results after warm-up" >> beam.Filter(_not_warm_up)
         convert = failed_batches(self.job, stage, reason, element_id, self.namespace)
-        self._dead.append(errors.failed_inferences | f"{label} failures" >> beam.FlatMap(convert))
+        self._dead.append(failures | f"{label} failures" >> beam.FlatMap(convert))
         return results
 
     def dead_letters(self, label: str = "dead letters"):
