@@ -120,7 +120,7 @@ def create_backend(name: str, keras_model: ModelSource, cache_dir: str | None,
       calibration_frames: uint8[M,299,299,3] RGB sample frames; required by "openvino-int8"
         (a few hundred frames from the kind of videos it will see), ignored by the others.
       num_threads: inference threads (default: $VIDEO_IAB_EMBED_THREADS, else all CPUs).
-      max_batch: the most frames run at once (bounds memory; 32 is near the best throughput).
+      max_batch: the most frames run at once (bounds memory; throughput is flat from 8 to 64).
       source_key: a string that names the weights exactly (e.g. a weights file's sha256), used
         for the OpenVINO cache key instead of a digest of the built model, so a warm cache
         loads without building the Keras model. None: digest the model's weights.

@@ -15,7 +15,10 @@ class EmbedderConfig:
     """weights: "imagenet" | "seeded" | path; seed: required with "seeded".
     backend: "keras-fp32" (the reference) or another name of `model.embedding.backends.BACKENDS`.
     batch_size: frames per model call (fixed-size sub-batches; the last one may be smaller).
-    batch_frames: frames per RunInference batch (BatchElements' size, counted in frames).
+      8: as fast as 32 on every backend measured (same outputs), and the model's working memory
+      is a quarter (about 90 MiB less for Inception-v3).
+    batch_frames: frames per RunInference batch (BatchElements' size, counted in frames): 64,
+      about one 60-s video, so a worker holds one video's frames, not four.
     calibration_frames: frames for seeded BatchNorm re-estimation and int8 calibration.
     calibration_videos: videos whose frames calibrate int8 (a glob or directory, local or
       gs://; decoded at 1 fps, `calibration_frames` frames taken evenly over all of them); None
@@ -26,8 +29,8 @@ class EmbedderConfig:
     weights: str = "imagenet"
     seed: int | None = None
     backend: str = DEFAULT_BACKEND
-    batch_size: int = 32
-    batch_frames: int = 256
+    batch_size: int = 8
+    batch_frames: int = 64
     calibration_frames: int = 32
     calibration_videos: str | None = None
     cache_dir: str | None = None

@@ -41,7 +41,7 @@ def test_backfill_killed_half_way_resumes_to_exactly_one_label_per_video(tmp_pat
         write_video(os.path.join(root, "videos", f"{vid}.mp4"),
                     VideoSpec(content="scene", category=i % 6, seed=i, duration_s=1.0, fps=5.0,
                               width=64, height=48))
-    # Embedding batches of 16 frames (not 256): feature files appear as the run goes. OpenVINO
+    # Embedding batches of 16 frames (not 64): feature files appear as the run goes. OpenVINO
     # from the shared cache: each run starts in seconds, not TensorFlow's tens of seconds.
     args = [*location_overrides(root), *openvino_embedder_overrides(),
             "-O", "video-features:job_config.embedder.batch_frames=16"]
