@@ -3,7 +3,7 @@
 Same generated 60-s 720p H.264 clips (benchmarks.common.clip), same run:
   baseline  YouTube-8M's extractor: OpenCV frame loop at 1 fps (benchmarks.decode.opencv_yt8m;
             its timestamps run one source frame late) + Keras fp32 Inception-v3 (TensorFlow's
-            threads on every core), one process, one video after the other.
+            threads on every core, 32 frames per call), one process, one video after the other.
   ours      the features job's parts as its Beam workers run them: one worker process per CPU,
             one thread each, taking videos from a shared queue; each decodes with
             transforms.decode (PyAV, selective decoding, exact 1-fps timestamps) and embeds with
@@ -45,17 +45,22 @@ from benchmarks.common import clip, figure, peak_rss_mb
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE_DIR = os.path.join(REPO_ROOT, ".cache", "embed-backends")
 AUDIO_CACHE_DIR = os.path.join(REPO_ROOT, ".cache", "audio-backends")
+# The baseline's frames per Keras call, fixed whatever the job's default: 32 is its best on
+# every core (8 is as fast on one thread, 11% slower with TensorFlow's threads on two cores).
+BASELINE_BATCH = 32
 
 
-def _build_embedder(backend: str, threads: int | None, cache_dir: str = CACHE_DIR):
-    """The features job's embedder (model.embedding, seeded weights, seed 0) under `backend`:
-    `embed(uint8[N,299,299,3]) -> float32[N,2048]`."""
+def _build_embedder(backend: str, threads: int | None, cache_dir: str = CACHE_DIR, batch_size: int | None = None):
+    """The features job's embedder (model.embedding, seeded weights, seed 0) under `backend`,
+    `batch_size` frames per call (None: the job's default): `embed(uint8[N,299,299,3]) ->
+    float32[N,2048]`."""
     from model.embedding.config import EmbedderConfig
     from transforms.calibration import embedder_for
 
     if threads is not None:
         os.environ["VIDEO_IAB_EMBED_THREADS"] = str(threads)
-    embedder = embedder_for(EmbedderConfig(weights="seeded", seed=0, backend=backend, cache_dir=cache_dir))
+    batching = {"batch_size": batch_size} if batch_size else {}
+    embedder = embedder_for(EmbedderConfig(weights="seeded", seed=0, backend=backend, cache_dir=cache_dir, **batching))
     return embedder.embed
 
 
@@ -65,7 +70,7 @@ def _run_baseline(paths: list[str], threads: int | None) -> dict:
 
     from benchmarks.decode import opencv_yt8m
 
-    embed = _build_embedder("keras-fp32", threads)
+    embed = _build_embedder("keras-fp32", threads, batch_size=BASELINE_BATCH)
     embed(np.zeros((1, 299, 299, 3), np.uint8))  # trace the graph before the clock starts
     decode_s = embed_s = 0.0
     frames_total = 0

@@ -15,8 +15,9 @@ class EmbedderConfig:
     """weights: "imagenet" | "seeded" | path; seed: required with "seeded".
     backend: "keras-fp32" (the reference) or another name of `model.embedding.backends.BACKENDS`.
     batch_size: frames per model call (fixed-size sub-batches; the last one may be smaller).
-      8: as fast as 32 on every backend measured (same outputs), and the model's working memory
-      is a quarter (about 90 MiB less for Inception-v3).
+      8: as fast as 32 with one thread per worker (how workers run) on openvino-int8 and
+      keras-fp32, same outputs, and a quarter of the model's working memory (about 90 MiB
+      less for Inception-v3); Keras with TensorFlow's threads on both cores is 11% slower at 8.
     batch_frames: frames per RunInference batch (BatchElements' size, counted in frames): 64,
       about one 60-s video, so a worker holds one video's frames, not four.
     calibration_frames: frames for seeded BatchNorm re-estimation and int8 calibration.
