@@ -157,10 +157,11 @@ class StepChain:
                       element_id: Callable[[Any], str], warm_up: Any = None):
         """RunInference with `handler`; a failed batch is one dead letter per element.
 
-        warm_up: an input the handler takes without running its model (e.g. zero frames). In
-        a streaming pipeline, `(WarmUp(), warm_up)` is fed to the step once when the pipeline
-        starts, so that RunInference loads its model then (its set-up, with its own sharing)
-        instead of on the first real element; the result is dropped after the step.
+        warm_up: an input the handler answers without running its model (the video handlers'
+        `warm_up_input()`: zero frames, zero windows, features of no width). In a streaming
+        pipeline, `(WarmUp(), warm_up)` is fed to the step once when the pipeline starts, so
+        that RunInference loads its model then (its set-up, with its own sharing) instead of
+        on the first real element; the result is dropped after the step.
         """
         import apache_beam as beam
         from apache_beam.ml.inference.base import RunInference

@@ -26,7 +26,6 @@ import json
 import numbers
 
 import apache_beam as beam
-import numpy as np
 from apache_beam.metrics import Metrics
 
 from jobgraph import storage
@@ -238,9 +237,7 @@ class ClassifyVideos(beam.PTransform):
         chain = StepChain(cfg.job_name, NAMESPACE)
         read = chain.par_do(tasks, "read features", ReadFeatures(cfg)).main
         handler = ClassifierHandler(cfg.model_dir, cfg.max_batch_videos, cfg.top_k, cfg.backend, cfg.cache_dir)
-        # streaming: the model loads at start; features of no size are not scored (UnfitInput)
-        no_features = VideoInput("", np.zeros((0, 0), np.float32), 0, {}, "unknown")
         scored = chain.run_inference(read, "classify", handler, "classify", "classify-error", _task_id,
-                                     warm_up=no_features)
+                                     warm_up=handler.warm_up_input())
         written = chain.par_do(scored, "write labels", WriteLabels(cfg)).main
         return {"main": written, "dead_letter": chain.dead_letters()}

@@ -267,17 +267,15 @@ class ExtractFeatures(beam.PTransform):
         chain = StepChain(cfg.job_name, NAMESPACE)
         checked = chain.par_do(tasks, "check existing", CheckExisting(cfg), "skipped")
         decoded = chain.par_do(checked.main, "decode", DecodeVideo(cfg)).main
-        size = cfg.decode.size
-        no_frames = np.zeros((0, size, size, 3), np.uint8)  # streaming: the model loads at start
-        embedded = chain.run_inference(decoded, "embed", EmbedderHandler(cfg.embedder, CALIBRATION),
-                                       "embed", "embed-error", _sample_id, warm_up=no_frames)
+        frames = EmbedderHandler(cfg.embedder, CALIBRATION)
+        embedded = chain.run_inference(decoded, "embed", frames, "embed", "embed-error", _sample_id,
+                                       warm_up=frames.warm_up_input())
         embedded = embedded | "keep rgb" >> beam.Map(_with_rgb)
         if cfg.audio is not None:
-            from model.audio.constants import WINDOW_SAMPLES
             from model.audio.handler import AudioEmbedderHandler
 
-            no_windows = np.zeros((0, WINDOW_SAMPLES), np.float32)
-            embedded = chain.run_inference(embedded, "embed audio", AudioEmbedderHandler(cfg.audio),
-                                           "embed-audio", "embed-error", _sample_id, warm_up=no_windows)
+            audio = AudioEmbedderHandler(cfg.audio)
+            embedded = chain.run_inference(embedded, "embed audio", audio, "embed-audio", "embed-error",
+                                           _sample_id, warm_up=audio.warm_up_input())
         written = chain.par_do(embedded, "write", WriteFeatures(cfg)).main
         return {"main": written, "skipped": checked.skipped, "dead_letter": chain.dead_letters()}

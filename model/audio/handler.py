@@ -15,7 +15,7 @@ import numpy as np
 
 from model.audio.backends import create_backend
 from model.audio.config import AudioEmbedderConfig
-from model.audio.constants import DIM
+from model.audio.constants import DIM, WINDOW_SAMPLES
 from model.audio.embedder import AudioEmbedder
 from model.openvino_cache import default_cache_dir
 from model.audio.vggish import build_network, weights_source_key
@@ -59,6 +59,11 @@ class AudioEmbedderHandler(ModelHandler[tuple[Any, np.ndarray], tuple[Any, np.nd
 
     def get_num_bytes(self, batch: Sequence[tuple[Any, np.ndarray]]) -> int:
         return sum(np.asarray(windows).nbytes for _, windows in batch)
+
+    def warm_up_input(self) -> np.ndarray:
+        """float32[0,15600]: an input run_inference answers without the model (a streaming
+        job's warm-up element, jobgraph.deadletter.StepChain.run_inference)."""
+        return np.zeros((0, WINDOW_SAMPLES), np.float32)
 
     def get_metrics_namespace(self) -> str:
         return "video_features_audio"

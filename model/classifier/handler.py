@@ -148,6 +148,12 @@ class ClassifierHandler(ModelHandler[tuple[Any, VideoInput], tuple[Any, VideoInp
         return {"labels": clf.labels_for(score), "top_k": clf.top_k(score, self.top_k),
                 "model": model.provenance, "taxonomy": model.taxonomy}
 
+    def warm_up_input(self) -> VideoInput:
+        """A video of features with no width: run_inference answers it as unfit (UnfitInput)
+        without calling the model (a streaming job's warm-up element,
+        jobgraph.deadletter.StepChain.run_inference)."""
+        return VideoInput("", np.zeros((0, 0), np.float32), 0, {}, "unknown")
+
     def batch_elements_kwargs(self):
         return {"min_batch_size": 1, "max_batch_size": self.max_batch_videos}
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from model.embedding.backends import create_backend
 from model.embedding.config import EmbedderConfig
-from model.embedding.constants import DIM, Features, Frames
+from model.embedding.constants import DIM, FRAME_SHAPE, Features, Frames
 from model.embedding.embedder import Embedder
 from model.embedding.inception import build_inception, weights_source_key
 from model.inference_base import ModelHandler, run_concatenated  # Beam's, memory check mended
@@ -99,6 +99,11 @@ class EmbedderHandler(ModelHandler[tuple[Any, Frames], tuple[Any, Features], Emb
 
     def get_num_bytes(self, batch: Sequence[tuple[Any, Frames]]) -> int:
         return sum(frames.nbytes for _, frames in batch)
+
+    def warm_up_input(self) -> Frames:
+        """uint8[0,299,299,3]: an input run_inference answers without the model (a streaming
+        job's warm-up element, jobgraph.deadletter.StepChain.run_inference)."""
+        return np.zeros((0, *FRAME_SHAPE), np.uint8)
 
     def get_metrics_namespace(self) -> str:
         return "video_features_embedder"

@@ -105,3 +105,36 @@ def test_batch_pipeline_gets_no_warm_up(tmp_path):
     labels = [t.unique_name for t in p.to_runner_api().components.transforms.values()]
     p.run().wait_until_finish()
     assert not [label for label in labels if "warm-up" in label]
+
+
+class _ModelNotToCall:
+    """Stands for a loaded model: calling any of its methods fails the test."""
+
+    def __getattr__(self, name):
+        if name == "classifier":  # the classifier handler reads its config first
+            return self
+        if name == "config":
+            return self.model_config
+        def called(*args, **kwargs):
+            raise AssertionError(f"the warm-up input reached the model ({name})")
+        return called
+
+
+def test_each_handler_answers_its_warm_up_input_without_the_model():
+    from model.audio.config import AudioEmbedderConfig
+    from model.audio.handler import AudioEmbedderHandler
+    from model.classifier.config import load_config
+    from model.classifier.handler import ClassifierHandler
+    from model.embedding.config import EmbedderConfig
+    from model.embedding.handler import EmbedderHandler
+    from transforms.calibration import CALIBRATION
+
+    demo_model = os.path.join(os.path.dirname(__file__), "..", "..", "demo", "model")
+    model = _ModelNotToCall()
+    model.__dict__["model_config"] = load_config(os.path.join(demo_model, "config.yaml"))
+    for handler in (EmbedderHandler(EmbedderConfig(), CALIBRATION), AudioEmbedderHandler(AudioEmbedderConfig())):
+        [(key, rows)] = handler.run_inference([("w", handler.warm_up_input())], model)
+        assert key == "w" and len(rows) == 0
+    classifier = ClassifierHandler(demo_model)
+    [(key, _, prediction)] = classifier.run_inference([("w", classifier.warm_up_input())], model)
+    assert key == "w" and prediction["error"].reason == "feature-size-mismatch"
