@@ -4,7 +4,9 @@ Frames/s through our pipeline (Beam RunInference with EmbedderHandler on the
 BundleBasedDirectRunner: videos of `--frames-per-video` frames, batched across videos) against
 the raw model at the same batch size: `model(batch)` for keras-fp32, the backend's own callable
 for the others. Weights: seeded (ImageNet weights cannot be downloaded here; the arithmetic is the
-same). The model is loaded before timing; both sides time steady-state inference on the same frames.
+same). Both sides time steady-state inference on the same frames: the pipeline loads its own
+model (RunInference's sharing), and the load's time, from RunInference's own
+`load_model_latency_milli_secs` metric, is taken out of the pipeline's wall time.
 """
 from __future__ import annotations
 
@@ -45,11 +47,22 @@ def pipeline_throughput(config, frames: int, per_video: int) -> float:
         return f"v{i}", pool[(i * per_video) % pool_size:][:per_video]
 
     start = time.perf_counter()
-    with beam.Pipeline(options=PipelineOptions(flags=[], runner="BundleBasedDirectRunner")) as p:
-        _ = (p | beam.Create(range(videos)) | beam.Map(video_frames)
-             | RunInference(EmbedderHandler(config, CALIBRATION))
-             | beam.Map(lambda kv: len(kv[1])))
-    return videos * per_video / (time.perf_counter() - start)
+    p = beam.Pipeline(options=PipelineOptions(flags=[], runner="BundleBasedDirectRunner"))
+    _ = (p | beam.Create(range(videos)) | beam.Map(video_frames)
+         | RunInference(EmbedderHandler(config, CALIBRATION))
+         | beam.Map(lambda kv: len(kv[1])))
+    result = p.run()
+    result.wait_until_finish()
+    wall = time.perf_counter() - start
+    return videos * per_video / (wall - model_load_seconds(result))
+
+
+def model_load_seconds(result) -> float:
+    """Seconds RunInference spent loading models in a finished pipeline (its own metric)."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    found = result.metrics().query(MetricsFilter().with_name("load_model_latency_milli_secs"))
+    return sum(d.committed.sum for d in found["distributions"] if d.committed) / 1000.0
 
 
 def raw_throughput(embed_batch, frames: int, batch_size: int) -> float:
@@ -80,7 +93,7 @@ def main(argv: list[str]) -> int:
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
         config = EmbedderConfig(weights="seeded", seed=0, backend=backend,
                                 batch_size=args.batch_size, batch_frames=args.batch_size * 4)
-        embedder = embedder_for(config)  # loaded before timing; RunInference reuses it
+        embedder = embedder_for(config)  # the raw side's model (the pipeline loads its own)
         if backend == "keras-fp32":
             model = embedder.keras_model
             raw = lambda batch: model(preprocess(batch), training=False).numpy()  # noqa: E731

@@ -162,13 +162,13 @@ def calibrate(model_dir, data_patterns, target_precision, min_positives, plots_d
 def convert(model_dir, cache_dir) -> None:
     """Convert the classifier to OpenVINO into the cache the video-iab job reads
     (classifier.cache_dir), so that workers start without TensorFlow (JSON on stdout)."""
-    from model.openvino_cache import default_cache_dir
+    from model.openvino_cache import cache_dir_or_default
     from model.classifier.serving import load_classifier
 
     with _errors():
         classifier = load_classifier(model_dir, backend="openvino", cache_dir=cache_dir)
     _echo_json({"model_dir": model_dir, "model": classifier.config.name,
-                "cache_dir": cache_dir or default_cache_dir(), **classifier.runtime})
+                "cache_dir": cache_dir_or_default(cache_dir), **classifier.runtime})
 
 
 @model.command("convert-vggish")

@@ -26,9 +26,12 @@ MODEL_FILE = "model.xml"
 CACHE_ENV = "VIDEO_IAB_CACHE"
 
 
-def default_cache_dir() -> str:
-    """Where converted models go unless a cache_dir is configured: $VIDEO_IAB_CACHE, else
-    $XDG_CACHE_HOME/video-iab, else ~/.cache/video-iab; `openvino/` inside it."""
+def cache_dir_or_default(configured: str | None = None) -> str:
+    """Where converted models go: the configured cache_dir, else the default shared by the frame
+    embedder, the audio embedder and the classifier ($VIDEO_IAB_CACHE, else
+    $XDG_CACHE_HOME/video-iab, else ~/.cache/video-iab; `openvino/` inside it)."""
+    if configured:
+        return configured
     root = os.environ.get(CACHE_ENV) or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "video-iab")
     return os.path.join(root, "openvino")

@@ -12,7 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 from model.embedding.config import EmbedderConfig
 from model.embedding.constants import INPUT_SIZE, Frames
 from model.embedding.embedder import Embedder
-from model.embedding.handler import CalibrationSource, shared_embedder
+from model.embedding.handler import CalibrationSource, load_embedder
 
 
 def scene_frames(seed: int, count: int) -> Frames:
@@ -52,5 +52,6 @@ CALIBRATION = CalibrationSource(scenes=scene_frames, videos=video_frames)
 
 
 def embedder_for(config: EmbedderConfig) -> Embedder:
-    """The process-wide Embedder for `config`, calibrated with this module's frames."""
-    return shared_embedder(config, CALIBRATION)
+    """A newly loaded Embedder for `config`, calibrated with this module's frames (each call
+    loads one: callers outside a pipeline keep what they load)."""
+    return load_embedder(config, CALIBRATION)

@@ -167,6 +167,7 @@ def convert(job_name, job_dir, config_file, overrides, templates, audio_cache_di
     import dataclasses
 
     from jobgraph.config import ConfigError
+    from model.openvino_cache import cache_dir_or_default
     from transforms.calibration import embedder_for
     from transforms.job_settings import features_config
 
@@ -179,12 +180,12 @@ def convert(job_name, job_dir, config_file, overrides, templates, audio_cache_di
             audio = dataclasses.replace(audio, cache_dir=audio_cache_dir)
     except (ConfigError, KeyError, ValueError) as exc:
         _fail("bad-config", str(exc))
-    if embedder_config.cache_dir is None or not embedder_config.backend.startswith("openvino"):
-        _fail("nothing-to-convert", f"job {job.job_name}: embedder backend {embedder_config.backend!r} with "
-              f"cache_dir {embedder_config.cache_dir!r}; conversion needs an openvino-* backend and a cache_dir")
+    if not embedder_config.backend.startswith("openvino"):
+        _fail("nothing-to-convert", f"job {job.job_name}: embedder backend {embedder_config.backend!r}; "
+              "conversion needs an openvino-* backend")
     embedder = embedder_for(embedder_config)
     result = {"job": job.job_name, "backend": embedder_config.backend,
-              "cache_dir": embedder_config.cache_dir, "cache_hit": embedder.cache_hit}
+              "cache_dir": cache_dir_or_default(embedder_config.cache_dir), "cache_hit": embedder.cache_hit}
     if audio is not None and audio.backend.startswith("openvino"):
         result["audio"] = _convert_audio(audio)
     click.echo(json.dumps(result))
@@ -193,8 +194,8 @@ def convert(job_name, job_dir, config_file, overrides, templates, audio_cache_di
 def _convert_audio(audio) -> dict:
     """Load (so convert, on a cache miss) the audio embedder of AudioEmbedderConfig `audio`."""
     from model.audio.handler import load_audio_embedder
-    from model.openvino_cache import default_cache_dir
+    from model.openvino_cache import cache_dir_or_default
 
     loaded = load_audio_embedder(audio)
-    return {"backend": audio.backend, "cache_dir": audio.cache_dir or default_cache_dir(),
+    return {"backend": audio.backend, "cache_dir": cache_dir_or_default(audio.cache_dir),
             "cache_hit": loaded.cache_hit}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from model.embedding.constants import INPUT_SIZE
 from transforms import decode_fast
 
 POLICIES = ("head", "uniform")
@@ -39,7 +40,7 @@ class DecodeConfig:
     fps: float = 1.0
     max_frames: int = 300
     policy: str = "head"
-    size: int = 299
+    size: int = INPUT_SIZE
     interpolation: str = "BILINEAR"
     max_pixels: int = 4096 * 2304
     max_duration_s: float = 4 * 3600.0

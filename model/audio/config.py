@@ -29,7 +29,7 @@ class AudioEmbedderConfig:
       generated sounds (seed 0): real audio from the videos it will see would calibrate
       better, and is not supported yet.
     cache_dir: where the OpenVINO conversion is cached (None: the default cache,
-      model.openvino_cache.default_cache_dir(), as the classifier's).
+      model.openvino_cache.cache_dir_or_default(), as the classifier's).
     """
 
     weights: str = "seeded"

@@ -17,7 +17,7 @@ from model.audio.backends import create_backend
 from model.audio.config import AudioEmbedderConfig
 from model.audio.constants import DIM, WINDOW_SAMPLES
 from model.audio.embedder import AudioEmbedder
-from model.openvino_cache import default_cache_dir
+from model.openvino_cache import cache_dir_or_default
 from model.audio.vggish import build_network, weights_source_key
 from model.inference_base import ModelHandler, run_concatenated  # Beam's, memory check mended
 
@@ -26,9 +26,9 @@ def load_audio_embedder(config: AudioEmbedderConfig, num_threads: int | None = N
     """Build the configured embedder. The Keras network (and, for seeded weights, its PCA
     calibration) is built only when needed: keras-fp32, or an OpenVINO conversion-cache miss.
     Conversions are cached in `config.cache_dir`, else in the default cache the classifier
-    uses too (model.openvino_cache.default_cache_dir)."""
-    cache_dir = config.cache_dir or default_cache_dir()
-    return create_backend(config.backend, functools.partial(build_network, config), cache_dir,
+    uses too (model.openvino_cache.cache_dir_or_default)."""
+    return create_backend(config.backend, functools.partial(build_network, config),
+                          cache_dir_or_default(config.cache_dir),
                           source_key=weights_source_key(config), weights_id=config.weights_id,
                           num_threads=num_threads, max_batch=config.batch_size,
                           calibration=config.int8_calibration)

@@ -84,12 +84,12 @@ def _to_openvino(config: ModelConfig, local_dir: str):
 
 
 def openvino_forward(config: ModelConfig, local_dir: str, cache_dir: str | None = None) -> tuple[Forward, bool]:
-    """(forward, cache_hit): the converted model from `cache_dir` (default_cache_dir() when None),
+    """(forward, cache_hit): the converted model from `cache_dir` (the default cache when None),
     converting it there first on a miss."""
     import openvino as ov
 
     key = conversion_key(local_dir)
-    entry = os.path.join(cache_dir or openvino_cache.default_cache_dir(),
+    entry = os.path.join(openvino_cache.cache_dir_or_default(cache_dir),
                          f"classifier-{config.name}-{key}")
     core = ov.Core()
     ov_model, hit = openvino_cache.read_or_convert(

@@ -24,7 +24,8 @@ class EmbedderConfig:
     calibration_videos: videos whose frames calibrate int8 (a glob or directory, local or
       gs://; decoded at 1 fps, `calibration_frames` frames taken evenly over all of them); None
       calibrates on generated scenes, fine for the seeded weights but not for real ones.
-    cache_dir: where backends may cache converted models (None: no cache).
+    cache_dir: where OpenVINO backends cache converted models (None: the default cache,
+      model.openvino_cache.cache_dir_or_default(), shared with the audio embedder and classifier).
     """
 
     weights: str = "imagenet"

@@ -5,11 +5,12 @@ RunInference element: `(key, uint8[T,299,299,3])` -> `(key, float32[T,2048])`; t
 sub-batches, and split back. BatchElements counts frames, not videos.
 
 Calibration frames come from the caller (`CalibrationSource`): model/ draws and decodes no video.
+Loaded models are shared by RunInference alone (between the threads of a step in one worker
+process); a warm conversion cache makes each load a matter of a second.
 """
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from model.embedding.constants import DIM, FRAME_SHAPE, Features, Frames
 from model.embedding.embedder import Embedder
 from model.embedding.inception import build_inception, weights_source_key
 from model.inference_base import ModelHandler, run_concatenated  # Beam's, memory check mended
+from model.openvino_cache import cache_dir_or_default
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,32 +46,18 @@ class CalibrationSource:
 
 def load_embedder(config: EmbedderConfig, calibration: CalibrationSource) -> Embedder:
     """Build the configured embedder. The Keras network is built only when needed (Keras
-    backends, or an OpenVINO conversion-cache miss); only int8 draws calibration frames."""
+    backends, or an OpenVINO conversion-cache miss); only int8 draws calibration frames.
+    Conversions are cached in `config.cache_dir`, else in the default cache the audio embedder
+    and the classifier use too (model.openvino_cache.cache_dir_or_default)."""
     def build():
         seeded = config.weights == "seeded"
         frames = calibration.scenes(config.seed, config.calibration_frames) if seeded else None
         return build_inception(config, frames)
 
     int8 = calibration.int8_frames(config) if config.precision == "int8" else None
-    return create_backend(config.backend, build, config.cache_dir, int8, max_batch=config.batch_size,
+    return create_backend(config.backend, build, cache_dir_or_default(config.cache_dir), int8,
+                          max_batch=config.batch_size,
                           source_key=weights_source_key(config), weights_id=config.weights_id)
-
-
-_LOADED: dict[EmbedderConfig, Embedder] = {}
-_LOAD_LOCK = threading.Lock()
-
-
-def shared_embedder(config: EmbedderConfig, calibration: CalibrationSource) -> Embedder:
-    """The process-wide Embedder for `config`, built on first use.
-
-    RunInference shares a model between the threads of one step; this shares it between the
-    pipelines and commands of one process as well (an in-process run of several pipelines, or
-    the CLI), because building seeded Keras weights costs tens of seconds and gigabytes.
-    """
-    with _LOAD_LOCK:
-        if config not in _LOADED:
-            _LOADED[config] = load_embedder(config, calibration)
-        return _LOADED[config]
 
 
 def _frames_of(element: tuple[Any, Frames]) -> int:
@@ -90,7 +78,7 @@ class EmbedderHandler(ModelHandler[tuple[Any, Frames], tuple[Any, Features], Emb
         self.calibration = calibration
 
     def load_model(self) -> Embedder:
-        return shared_embedder(self.config, self.calibration)
+        return load_embedder(self.config, self.calibration)
 
     def run_inference(self, batch: Sequence[tuple[Any, Frames]], model: Embedder,
                       inference_args: dict[str, Any] | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from typing import Callable
 
 import numpy as np
@@ -105,34 +106,46 @@ def compile_config(precision: str, threads: int) -> dict:
 
 
 def _runner(compiled, streams: int) -> Callable[[np.ndarray], np.ndarray]:
-    """uint8[N,299,299,3] -> float32[N,2048], N split into up to `streams` parts run concurrently."""
+    """uint8[N,299,299,3] -> float32[N,2048], N split into up to `streams` parts run concurrently.
+
+    Safe to call from several threads (RunInference shares one loaded model between a worker's
+    threads; OpenVINO's infer requests are not thread-safe): calls take turns, and each one
+    already uses every inference thread."""
     import openvino as ov
 
+    lock = threading.Lock()
     if streams == 1:
         request = compiled.create_infer_request()
 
         def run_sync(frames: np.ndarray) -> np.ndarray:
-            request.infer({0: frames})
-            return request.get_output_tensor(0).data.copy()
+            with lock:
+                request.infer({0: frames})
+                return request.get_output_tensor(0).data.copy()
 
         return run_sync
 
     queue = ov.AsyncInferQueue(compiled, streams)
 
     def run_split(frames: np.ndarray) -> np.ndarray:
-        out = np.empty((len(frames), compiled.output(0).get_partial_shape()[1].get_length()), np.float32)
-        bounds = np.linspace(0, len(frames), min(streams, len(frames)) + 1).astype(int)
-
-        def done(request, span):
-            out[span[0]:span[1]] = request.get_output_tensor(0).data
-
-        queue.set_callback(done)
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            queue.start_async({0: frames[lo:hi]}, (lo, hi))
-        queue.wait_all()
-        return out
+        with lock:
+            return _run_on_queue(queue, compiled, streams, frames)
 
     return run_split
+
+
+def _run_on_queue(queue, compiled, streams: int, frames: np.ndarray) -> np.ndarray:
+    """float32[N,D]: `frames` split into up to `streams` parts, run on `queue` concurrently."""
+    out = np.empty((len(frames), compiled.output(0).get_partial_shape()[1].get_length()), np.float32)
+    bounds = np.linspace(0, len(frames), min(streams, len(frames)) + 1).astype(int)
+
+    def done(request, span):
+        out[span[0]:span[1]] = request.get_output_tensor(0).data
+
+    queue.set_callback(done)
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        queue.start_async({0: frames[lo:hi]}, (lo, hi))
+    queue.wait_all()
+    return out
 
 
 def build(precision: str, keras_model, cache_dir: str | None, calibration_frames: np.ndarray | None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-FRAME_SIZE = 299
+from model.embedding.constants import INPUT_SIZE as FRAME_SIZE
 _WAVES = ("sine", "square", "checker", "rings")
 
 

@@ -35,7 +35,24 @@ def embedder_config():
 
 @pytest.fixture(scope="session")
 def embedder(embedder_config):
-    """The seeded Inception-v3, built once per session (shared with RunInference in-process)."""
+    """The seeded Inception-v3 on Keras (the reference), built once per session."""
     from transforms.calibration import embedder_for
 
     return embedder_for(embedder_config)
+
+
+@pytest.fixture(scope="session")
+def pipeline_embedder_config(embedder_config):
+    """The same seeded weights on OpenVINO fp32, converted once into the tests' shared cache:
+    every pipeline loads its own model (RunInference's sharing is per pipeline), which takes
+    about a second from the cache where building the Keras model takes ten or more."""
+    return dataclasses.replace(embedder_config, backend="openvino-fp32",
+                               cache_dir=os.path.join(os.environ["VIDEO_IAB_CACHE"], "embedder"))
+
+
+@pytest.fixture(scope="session")
+def pipeline_embedder(pipeline_embedder_config):
+    """An Embedder loaded as the pipelines' RunInference steps load theirs."""
+    from transforms.calibration import embedder_for
+
+    return embedder_for(pipeline_embedder_config)

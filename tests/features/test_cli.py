@@ -11,7 +11,7 @@ from model.features.codec import FeatureRecord
 from transforms.features_io import write_features
 
 
-def test_extract_then_show(video_factory, tmp_path, embedder):
+def test_extract_then_show(video_factory, tmp_path):
     video = video_factory("h264_30", codec="h264", fps=30, duration_s=5.0, gop=60, bframes=2)
     out = str(tmp_path / "one.tfrecord")
     runner = CliRunner()

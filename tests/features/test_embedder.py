@@ -67,8 +67,7 @@ def test_handler_concatenates_and_splits_by_video(embedder, embedder_config, ima
     assert kwargs["max_batch_size"] == embedder_config.batch_frames
     assert kwargs["element_size_fn"](("v", images[:3])) == 3
     batch = [("a", images[:2]), ("b", images[2:5]), ("c", images[4:5])]
-    out = list(handler.run_inference(batch, handler.load_model()))
-    assert handler.load_model() is embedder  # loaded once per process
+    out = list(handler.run_inference(batch, embedder))
     assert [k for k, _ in out] == ["a", "b", "c"]
     assert [f.shape for _, f in out] == [(2, DIM), (3, DIM), (1, DIM)]
     whole = embedder.embed(images)
@@ -84,3 +83,46 @@ def test_unknown_backend_goes_to_embed_backends(embedder_config):
     with pytest.raises((ValueError, KeyError, ImportError)) as info:
         load_embedder(config, CALIBRATION)  # model.embedding.backends.create_backend rejects the name
     assert "no-such-backend" in str(info.value) or isinstance(info.value, ImportError)
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])  # one infer request; an async queue of two
+def test_one_loaded_embedder_serves_concurrent_threads(pipeline_embedder_config, images, threads,
+                                                       monkeypatch):
+    # RunInference hands one loaded model to all of a worker's threads: calls made at once must
+    # each get their own frames' features (OpenVINO's infer requests are not thread-safe).
+    import concurrent.futures
+
+    monkeypatch.setenv("VIDEO_IAB_EMBED_THREADS", threads)
+    embedder = load_embedder(pipeline_embedder_config, CALIBRATION)
+    inputs = [images[i:i + 1 + i % 2] for i in range(4)]
+    expected = [embedder.embed(frames) for frames in inputs]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda k: (k % 4, embedder.embed(inputs[k % 4])), range(40)))
+    for k, got in results:
+        np.testing.assert_allclose(got, expected[k], rtol=1e-5, atol=1e-5)
+
+
+def test_a_pipeline_loads_the_embedder_once_across_its_threads(pipeline_embedder, pipeline_embedder_config,
+                                                               images):
+    # RunInference's sharing is the only model sharing: many bundles on two worker threads
+    # load one model (counted by RunInference's own load metric), and every video gets its
+    # own frames' features.
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.ml.inference.base import RunInference
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.testing.util import assert_that, equal_to
+
+    videos = {f"v{i}": images[i % 5:i % 5 + 1 + i % 2] for i in range(12)}
+    expected = {key: pipeline_embedder.embed(frames) for key, frames in videos.items()}
+    options = PipelineOptions(flags=[], runner="FnApiRunner", direct_num_workers=2,
+                              direct_running_mode="multi_threading")
+    pipeline = beam.Pipeline(options=options)
+    checked = (pipeline | beam.Create(sorted(videos.items())) | beam.Reshuffle()
+               | RunInference(EmbedderHandler(pipeline_embedder_config, CALIBRATION))
+               | beam.MapTuple(lambda key, got: (key, bool(np.allclose(got, expected[key], atol=1e-5)))))
+    assert_that(checked, equal_to([(key, True) for key in sorted(videos)]))
+    result = pipeline.run()
+    result.wait_until_finish()
+    loads = result.metrics().query(MetricsFilter().with_name("load_model_latency_milli_secs"))
+    assert [d.committed.count for d in loads["distributions"]] == [1]

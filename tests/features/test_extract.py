@@ -69,11 +69,13 @@ def run_job(pairs, config, sink_root):
     return collected
 
 
-def test_batch_over_directory_then_rerun_skips(video_dir, tmp_path, embedder, embedder_config):
+def test_batch_over_directory_then_rerun_skips(video_dir, tmp_path, pipeline_embedder,
+                                                pipeline_embedder_config):
     out_dir = str(tmp_path / "features")
     os.makedirs(out_dir)
     pairs = listing(video_dir)
-    config = FeaturesConfig(job_name="video-features-first", decode=DecodeConfig(), embedder=embedder_config)
+    config = FeaturesConfig(job_name="video-features-first", decode=DecodeConfig(),
+                            embedder=pipeline_embedder_config)
     first = run_job(tasks(pairs, out_dir), config, tmp_path)
     assert frames_written(first["main"]) == [("clip_a", 3), ("clip_b", 2), ("clip_c", 4)]
     assert sorted(os.listdir(out_dir)) == ["clip_a.tfrecord", "clip_b.tfrecord", "clip_c.tfrecord"]
@@ -94,19 +96,19 @@ def test_batch_over_directory_then_rerun_skips(video_dir, tmp_path, embedder, em
     # the pipeline's features are the embedder's features of the decoded frames
     from transforms.decode import decode_video
 
-    direct = embedder.embed(decode_video(str(video_dir / "clip_c.mp4")).frames)
+    direct = pipeline_embedder.embed(decode_video(str(video_dir / "clip_c.mp4")).frames)
     np.testing.assert_allclose(parsed.frames, direct.astype(np.float16).astype(np.float32),
                                rtol=1e-2, atol=1e-2)
 
     rerun = run_job(tasks(pairs, out_dir), FeaturesConfig(job_name="video-features-rerun",
-                                                          decode=DecodeConfig(), embedder=embedder_config),
+                                                          decode=DecodeConfig(), embedder=pipeline_embedder_config),
                     tmp_path)
     assert rerun["main"] == []
     assert sorted(t.element_id for t in rerun["skipped"]) == ["clip_a", "clip_b", "clip_c"]
     assert len(rerun["dead_letter"]) == 3
 
 
-def test_pca_quantised_output(video_dir, tmp_path, embedder_config):
+def test_pca_quantised_output(video_dir, tmp_path, pipeline_embedder_config):
     from model.features.pca import fit_pca
     from transforms.features_io import write_pca
 
@@ -115,7 +117,7 @@ def test_pca_quantised_output(video_dir, tmp_path, embedder_config):
     write_pca(pca_path, fit_pca(rng.random((200, 2048)), dims=32))
     out_dir = str(tmp_path / "q")
     os.makedirs(out_dir)
-    config = FeaturesConfig(job_name="video-features-first", embedder=embedder_config, pca_path=pca_path,
+    config = FeaturesConfig(job_name="video-features-first", embedder=pipeline_embedder_config, pca_path=pca_path,
                             skip_existing=False)
     result = run_job(tasks([("clip_a", str(video_dir / "clip_a.mp4"))], out_dir), config, tmp_path)
     assert frames_written(result["main"]) == [("clip_a", 3)]
@@ -124,13 +126,13 @@ def test_pca_quantised_output(video_dir, tmp_path, embedder_config):
     assert parsed.context["rgb_encoding"] == "uint8" and parsed.context["pca"] == "pca.npz"
 
 
-def test_embed_failures_become_dead_letters(video_dir, tmp_path, embedder_config):
+def test_embed_failures_become_dead_letters(video_dir, tmp_path, pipeline_embedder_config):
     # frames decoded at 128x128 do not fit Inception's 299x299 input: the whole RunInference
     # batch fails, and every video in it must come out as a dead letter, not crash the job.
     out_dir = str(tmp_path / "e")
     os.makedirs(out_dir)
     config = FeaturesConfig(job_name="video-features-first", decode=DecodeConfig(size=128),
-                            embedder=embedder_config)
+                            embedder=pipeline_embedder_config)
     pairs = [("clip_a", str(video_dir / "clip_a.mp4")), ("clip_b", str(video_dir / "clip_b.webm"))]
     result = run_job(tasks(pairs, out_dir), config, tmp_path)
     assert result["main"] == [] and os.listdir(out_dir) == []
@@ -138,10 +140,10 @@ def test_embed_failures_become_dead_letters(video_dir, tmp_path, embedder_config
         ("clip_a", "embed", "embed-error"), ("clip_b", "embed", "embed-error")]
 
 
-def test_message_reaches_main_and_skipped_and_its_metadata_is_stored(video_dir, tmp_path, embedder_config):
+def test_message_reaches_main_and_skipped_and_its_metadata_is_stored(video_dir, tmp_path, pipeline_embedder_config):
     out_dir = str(tmp_path / "p")
     os.makedirs(out_dir)
-    config = FeaturesConfig(job_name="video-features-first", embedder=embedder_config)
+    config = FeaturesConfig(job_name="video-features-first", embedder=pipeline_embedder_config)
     message = new_message("clip_b", top_down=True, payload=b'{"category": "news"}')
     one = tasks([("clip_b", str(video_dir / "clip_b.webm"))], out_dir, message)
     first = run_job(one, config, tmp_path)
@@ -152,14 +154,15 @@ def test_message_reaches_main_and_skipped_and_its_metadata_is_stored(video_dir, 
     assert [(t.element_id, t.message) for t in again["skipped"]] == [("clip_b", message)]
 
 
-def test_decode_ahead_gives_the_same_outputs(video_dir, tmp_path, embedder_config):
+def test_decode_ahead_gives_the_same_outputs(video_dir, tmp_path, pipeline_embedder_config):
     # Decoding in a helper process, two videos ahead: the same feature files and dead letters,
     # with what is pending at the end of a bundle emitted in finish_bundle.
     outputs = {}
     for depth in (0, 2):
         out_dir = str(tmp_path / f"ahead{depth}")
         os.makedirs(out_dir)
-        config = FeaturesConfig(job_name="video-features-first", embedder=embedder_config, decode_ahead=depth)
+        config = FeaturesConfig(job_name="video-features-first", embedder=pipeline_embedder_config,
+                                decode_ahead=depth)
         result = run_job(tasks(listing(video_dir), out_dir), config, tmp_path)
         outputs[depth] = (frames_written(result["main"]),
                           sorted((d.element, d.reason) for d in result["dead_letter"]),

@@ -24,7 +24,7 @@ def audio_config():
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory, embedder_config, audio_config):
+def written(tmp_path_factory, pipeline_embedder_config, audio_config):
     """The job over videos with a tone, noise, no audio, broken audio, short and long audio."""
     root = tmp_path_factory.mktemp("audio-job")
     base = dict(duration_s=3.0, fps=10, content="scene", width=96, height=64, audio=True)
@@ -38,7 +38,7 @@ def written(tmp_path_factory, embedder_config, audio_config):
     names = [*specs, "mute", "broken"]
     out = str(root / "features")
     os.makedirs(out)
-    config = FeaturesConfig(embedder=embedder_config, audio=audio_config)
+    config = FeaturesConfig(embedder=pipeline_embedder_config, audio=audio_config)
     outputs = run_job(tasks([(n, str(root / f"{n}.mp4")) for n in names], out, None), config, root)
     return out, outputs
 

@@ -1,6 +1,7 @@
-"""The whole video graph in batch, in this process (the `klio` CLI through click's runner, so
-the seeded Inception is built once for these tests): bad inputs end as dead letters with their
-reason, gs:// locations against gcp-storage-emulator, and the bottom-up fill of `--job video-iab`."""
+"""The whole video graph in batch, in this process (the `klio` CLI through click's runner; the
+seeded Inception on OpenVINO from the tests' conversion cache, so each run loads it in about a
+second): bad inputs end as dead letters with their reason, gs:// locations against
+gcp-storage-emulator, and the bottom-up fill of `--job video-iab`."""
 from __future__ import annotations
 
 import json
@@ -10,14 +11,16 @@ import pytest
 from click.testing import CliRunner
 
 from jobgraph.cli import cli
-from tests.graph.helpers import CONFIG, dead_letters, files_under, location_overrides
+from tests.graph.helpers import (CONFIG, dead_letters, files_under, location_overrides,
+                                 openvino_embedder_overrides)
 from transforms import synthetic_video as sv
 
 
 def klio_job_run(*args: str, summary: str) -> tuple[str, dict]:
     """`klio job run --direct-runner -c klio-job.yaml ARGS` in this process -> (stdout, counters)."""
-    result = CliRunner().invoke(cli, ["job", "run", "--direct-runner", "-c", CONFIG, *args,
-                                      "--summary-json", summary], catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["job", "run", "--direct-runner", "-c", CONFIG,
+                                      *openvino_embedder_overrides(), *args, "--summary-json", summary],
+                                catch_exceptions=False)
     assert result.exit_code == 0, result.output[-4000:]
     with open(summary, encoding="utf-8") as fh:
         return result.output, json.load(fh)["counters"]
