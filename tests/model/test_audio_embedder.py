@@ -211,6 +211,20 @@ def test_keras_and_openvino_agree(keras_embedder, openvino_embedder):
     assert openvino_embedder.info.version.endswith(";seeded:3") and not openvino_embedder.cache_hit
 
 
+def test_one_loaded_audio_embedder_serves_concurrent_threads(openvino_embedder):
+    # RunInference hands one loaded model to all of a worker's threads: calls made at once must
+    # each get their own windows' embeddings (OpenVINO's infer requests are not thread-safe).
+    import concurrent.futures
+
+    windows = np.concatenate(list(sounds(np.random.default_rng(11), per_kind=2).values()))
+    inputs = [windows[i:i + 1 + i % 3] for i in range(4)]
+    expected = [openvino_embedder.embed(chunk) for chunk in inputs]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda k: (k % 4, openvino_embedder.embed(inputs[k % 4])), range(80)))
+    for k, got in results:
+        np.testing.assert_allclose(got, expected[k], rtol=1e-5, atol=1e-5)
+
+
 # int8 goes through create_backend to pass config.int8_calibration (load_audio_embedder does not yet).
 WARM_LOAD = textwrap.dedent("""
     import functools, json, sys
