@@ -7,6 +7,7 @@ from model.embedding.constants import DIM
 from model.embedding.handler import EmbedderHandler, load_embedder
 from model.embedding.inception import build_inception
 from transforms.calibration import CALIBRATION, scene_frames
+from tests.threads import assert_each_concurrent_call_gets_its_own_result
 from transforms.synthetic_video import SceneRenderer, frame_index_image
 
 
@@ -90,16 +91,10 @@ def test_one_loaded_embedder_serves_concurrent_threads(pipeline_embedder_config,
                                                        monkeypatch):
     # RunInference hands one loaded model to all of a worker's threads: calls made at once must
     # each get their own frames' features (OpenVINO's infer requests are not thread-safe).
-    import concurrent.futures
-
     monkeypatch.setenv("VIDEO_IAB_EMBED_THREADS", threads)
     embedder = load_embedder(pipeline_embedder_config, CALIBRATION)
     inputs = [images[i:i + 1 + i % 2] for i in range(4)]
-    expected = [embedder.embed(frames) for frames in inputs]
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda k: (k % 4, embedder.embed(inputs[k % 4])), range(40)))
-    for k, got in results:
-        np.testing.assert_allclose(got, expected[k], rtol=1e-5, atol=1e-5)
+    assert_each_concurrent_call_gets_its_own_result(embedder.embed, inputs, calls=40)
 
 
 def test_a_pipeline_loads_the_embedder_once_across_its_threads(pipeline_embedder, pipeline_embedder_config,

@@ -28,6 +28,7 @@ from model.audio.postprocess import VGGishPCA, derive_pca, load_pca
 from model.audio.vggish import LAYER_NAMES, build_network, vggish_architecture, weights_source_key
 from model.embedding.quality import paired_drop, task_metrics, train_linear_probe
 from model.features.pca import quantize
+from tests.threads import assert_each_concurrent_call_gets_its_own_result
 
 SEEDED = AudioEmbedderConfig(weights="seeded", seed=3, backend="keras-fp32", calibration_windows=160,
                              batch_size=16, batch_windows=8)
@@ -214,15 +215,9 @@ def test_keras_and_openvino_agree(keras_embedder, openvino_embedder):
 def test_one_loaded_audio_embedder_serves_concurrent_threads(openvino_embedder):
     # RunInference hands one loaded model to all of a worker's threads: calls made at once must
     # each get their own windows' embeddings (OpenVINO's infer requests are not thread-safe).
-    import concurrent.futures
-
     windows = np.concatenate(list(sounds(np.random.default_rng(11), per_kind=2).values()))
     inputs = [windows[i:i + 1 + i % 3] for i in range(4)]
-    expected = [openvino_embedder.embed(chunk) for chunk in inputs]
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda k: (k % 4, openvino_embedder.embed(inputs[k % 4])), range(80)))
-    for k, got in results:
-        np.testing.assert_allclose(got, expected[k], rtol=1e-5, atol=1e-5)
+    assert_each_concurrent_call_gets_its_own_result(openvino_embedder.embed, inputs, calls=80)
 
 
 # int8 goes through create_backend to pass config.int8_calibration (load_audio_embedder does not yet).
